@@ -1,0 +1,30 @@
+"""State-changing calls go to Airflow's audit log (Browse -> Audit Logs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+EVENT_PREFIX = "rest_api_plugin."
+
+
+def record(endpoint, identity, args: dict, shown_arguments: dict, status: int) -> None:
+    from airflow.models.log import Log
+    from airflow.utils.session import create_session
+
+    extra = json.dumps({"arguments": shown_arguments, "http_response_code": status}, default=str)
+    with create_session() as session:
+        session.add(
+            Log(
+                event=f"{EVENT_PREFIX}{endpoint.name}",
+                owner=identity.name,
+                owner_display_name=identity.name,
+                extra=extra,
+                dag_id=args.get("dag_id"),
+                task_id=args.get("task_id"),
+                run_id=args.get("run_id"),
+                execution_date=args.get("logical_date"),
+            )
+        )

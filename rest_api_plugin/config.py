@@ -1,0 +1,62 @@
+"""The plugin's settings, read from airflow.cfg / AIRFLOW__... environment variables.
+
+Every setting is looked up in ``[rest_api_plugin]`` first and then in ``[webserver]`` (where the
+original plugin's documentation put the token), so both spellings keep working.
+"""
+
+from __future__ import annotations
+
+from airflow.configuration import conf
+
+SECTIONS = ("rest_api_plugin", "webserver")
+
+DEFAULT_TOKEN_HEADER = "rest_api_plugin_http_token"
+
+
+def _get(key: str, fallback: str | None = None) -> str | None:
+    for section in SECTIONS:
+        value = conf.get(section, key, fallback=None)
+        if value is not None:
+            return value
+    return fallback
+
+
+def _get_bool(key: str, fallback: bool) -> bool:
+    value = _get(key)
+    if value is None:
+        return fallback
+    return value.strip().lower() in ("true", "1", "yes", "on", "t", "y")
+
+
+def _get_list(key: str) -> list[str]:
+    value = _get(key) or ""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def expected_token() -> str | None:
+    """The legacy token; None (or empty) switches the token path off."""
+    token = _get("rest_api_plugin_expected_http_token")
+    return token or None
+
+
+def token_header_name() -> str:
+    return _get("rest_api_plugin_http_token_header_name") or DEFAULT_TOKEN_HEADER
+
+
+def token_grants() -> list[str]:
+    """What a valid token may call: ``all`` (default), ``read`` or endpoint names, comma separated."""
+    return _get_list("token_grants") or ["all"]
+
+
+def read_roles() -> list[str]:
+    """Roles that receive the permissions of every read-only endpoint at webserver start."""
+    return _get_list("read_roles")
+
+
+def write_roles() -> list[str]:
+    """Roles that receive the permissions of every endpoint (read and write) at webserver start."""
+    return _get_list("write_roles")
+
+
+def filter_loading_messages() -> bool:
+    return _get_bool("filter_loading_messages_in_cli_response", True)

@@ -1,0 +1,36 @@
+"""Creates the plugin's permissions at webserver start and grants them to the configured roles.
+
+One action per endpoint (``can_trigger_dag``...) on one resource (``REST API Plugin``). Admin gets all;
+``read_roles`` get the read-only endpoints, ``write_roles`` get every endpoint. Idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rest_api_plugin import config, registry
+
+log = logging.getLogger(__name__)
+
+MENU_ACCESS = "menu_access"
+MENU_ITEM = "REST API"
+
+
+def sync(security_manager) -> None:
+    permissions = {
+        endpoint.name: security_manager.create_permission(endpoint.permission, registry.RESOURCE)
+        for endpoint in registry.ENDPOINTS
+    }
+    menu = security_manager.create_permission(MENU_ACCESS, MENU_ITEM)
+    grants = {"Admin": list(registry.BY_NAME)}
+    for role_name in config.read_roles():
+        grants.setdefault(role_name, []).extend(e.name for e in registry.ENDPOINTS if e.read_only)
+    for role_name in config.write_roles():
+        grants.setdefault(role_name, []).extend(registry.BY_NAME)
+    for role_name, names in grants.items():
+        role = security_manager.find_role(role_name)
+        if role is None:
+            log.warning("REST API plugin: role %s does not exist; no permissions granted to it", role_name)
+            continue
+        for permission in [menu, *(permissions[name] for name in dict.fromkeys(names))]:
+            security_manager.add_permission_to_role(role, permission)

@@ -1,0 +1,24 @@
+"""What a handler returns, and the context it is called with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Result:
+    """A handler's answer: ``output`` is what the CLI would print, ``data`` the structured result."""
+
+    output: str
+    data: Any = None
+    warning: str | None = None
+    http_status: int = 200
+
+
+@dataclass
+class CallContext:
+    """Who is calling, and what else came with the request (uploaded files)."""
+
+    identity: Any
+    files: dict = field(default_factory=dict)

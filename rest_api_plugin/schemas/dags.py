@@ -1,0 +1,50 @@
+"""Arguments of the DAG endpoints."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validates_schema
+
+from rest_api_plugin.schemas.base import ArgumentsSchema, WithLogicalDate
+from rest_api_plugin.schemas.fields import Flag, JsonObject, Key, Text
+
+REQUIRED_DAG_ID = {"required": "dag_id is required."}
+
+
+class DagSchema(ArgumentsSchema):
+    dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
+    subdir = Text(500)  # accepted for old clients; DAGs are read from the database
+
+
+class TriggerDagSchema(WithLogicalDate):
+    dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
+    run_id = Key("run_id")
+    conf = JsonObject()
+    replace_microseconds = Flag(load_default=False)
+    subdir = Text(500)
+
+
+class DagStateSchema(WithLogicalDate):
+    dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
+    run_id = Key("run_id")
+    subdir = Text(500)
+
+    @validates_schema
+    def run_is_named(self, data, **kwargs):
+        named = [k for k in ("run_id", "execution_date", "exec_date", "logical_date") if k in data]
+        if not named:
+            raise ValidationError("execution_date (or run_id) is required.", "execution_date")
+
+
+class ListDagsSchema(ArgumentsSchema):
+    subdir = Text(500)
+    report = Flag(load_default=False)
+    paused = Flag()
+
+
+class ListTasksSchema(DagSchema):
+    tree = Flag(load_default=False)
+
+
+class TaskSchema(DagStateSchema):
+    task_id = Key("task_id", required=True, error_messages={"required": "task_id is required."})
+    map_index = fields.Integer(load_default=-1, strict=False)

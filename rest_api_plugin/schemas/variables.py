@@ -1,0 +1,70 @@
+"""Arguments of the variables endpoint: ``cmd=set&key=&value=``, ``get=``, ``delete=``, import, export."""
+
+from __future__ import annotations
+
+import json
+
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from rest_api_plugin.schemas.base import ArgumentsSchema, one_action
+from rest_api_plugin.schemas.fields import Flag, Text
+
+VARIABLE_KEY = {"validate": validate.Length(min=1, max=250, error="A variable key is 1 to 250 characters.")}
+
+
+class VariablesSchema(ArgumentsSchema):
+    cmd = fields.String(validate=validate.OneOf(["set", "get", "delete", "list", "import", "export"]))
+    key = fields.String(**VARIABLE_KEY)
+    value = Text(1_000_000)
+    description = Text(5000)
+    get = fields.String(**VARIABLE_KEY)
+    json = Flag(load_default=False)
+    default = Text(1_000_000)
+    delete = fields.String(**VARIABLE_KEY)
+    import_ = Text(10_000_000, data_key="import")
+    export = Flag()
+    list = Flag()
+
+    @validates_schema
+    def action_is_complete(self, data, **kwargs):
+        action = self.action_of(data)
+        if action == "set":
+            missing = [name for name in ("key", "value") if name not in data]
+            if missing:
+                raise ValidationError({name: [f"{name} is required with cmd=set."] for name in missing})
+            if data.get("json"):
+                _decode_json(data["value"], "value")
+        if action == "import":
+            decoded = _decode_json(data.get("import_", ""), "import")
+            if not isinstance(decoded, dict):
+                raise ValidationError("import must be a JSON object of key: value.", "import")
+
+    @staticmethod
+    def action_of(data) -> str:
+        flags = {name: data.get(name) for name in ("get", "delete", "import_", "export", "list")}
+        flags["export"] = flags["export"] or None
+        flags["list"] = flags["list"] or None
+        flagged = one_action(flags, tuple(flags))
+        flagged = "import" if flagged == "import_" else flagged
+        cmd = data.get("cmd")
+        if cmd and flagged and cmd != flagged:
+            raise ValidationError(f"Choose one action, not cmd={cmd} and {flagged}.", "_schema")
+        return cmd or flagged or "list"
+
+    @post_load
+    def normalize(self, data, **kwargs):
+        action = data["action"] = self.action_of(data)
+        if action in ("get", "delete"):
+            data["key"] = data.get(action) or data.get("key")
+            if not data["key"]:
+                raise ValidationError(f"Name the variable: {action}=KEY.", action)
+        if action == "import":
+            data["import"] = json.loads(data.pop("import_"))
+        return data
+
+
+def _decode_json(text: str, field: str):
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise ValidationError(f"Not valid JSON: {err}.", field)

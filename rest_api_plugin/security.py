@@ -1,0 +1,150 @@
+"""Who is calling and what they may do: legacy token, Airflow users, per-DAG access, CSRF.
+
+Webserver-only modules (``airflow.www``) are imported inside functions: the plugin module is also
+imported by the scheduler and the workers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from rest_api_plugin import config
+from rest_api_plugin.errors import Forbidden, Unauthenticated
+
+log = logging.getLogger(__name__)
+
+TOKEN_FAILED = "Token Authentication Failed"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADERS = ("X-CSRFToken", "X-CSRF-Token")
+
+
+@dataclass
+class Identity:
+    """``kind`` is ``token``, ``session`` (browser cookie) or ``header`` (e.g. basic auth)."""
+
+    kind: str
+    name: str
+    user: Any = None
+
+    @property
+    def is_token(self) -> bool:
+        return self.kind == "token"
+
+    def permitted_dag_ids(self) -> set[str] | None:
+        """The DAGs this caller may read; None means all of them."""
+        if self.is_token:
+            return None
+        return set(_auth_manager().get_permitted_dag_ids(methods=["GET"], user=self.user))
+
+
+def _auth_manager():
+    from airflow.www.extensions.init_auth_manager import get_auth_manager
+
+    return get_auth_manager()
+
+
+def token_matches(presented: str | None, expected: str | None) -> bool:
+    if not expected or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+
+
+def authenticate(request) -> Identity:
+    """The caller's identity: a valid token, else an Airflow user; otherwise 403 (token on) or 401."""
+    expected = config.expected_token()
+    if token_matches(request.headers.get(config.token_header_name()), expected):
+        return Identity(kind="token", name="token")
+    identity = _airflow_user(request)
+    if identity is not None:
+        return identity
+    if expected:
+        raise Forbidden(TOKEN_FAILED)
+    raise Unauthenticated(
+        "Authentication required: sign in to Airflow or use one of the webserver's [api] auth_backends."
+    )
+
+
+def _airflow_user(request) -> Identity | None:
+    from flask import Response, current_app
+
+    manager = _auth_manager()
+    if request.authorization is None and not request.headers.get("Authorization"):
+        if manager.is_logged_in() and not _is_anonymous(manager.get_user()):
+            return _identity("session", manager)
+        return None
+    # An Authorization header: let the webserver's [api] auth_backends (basic auth, Kerberos...) judge it.
+    for backend in getattr(current_app, "api_auth", []):
+        if backend.__name__.rsplit(".", 1)[-1] in ("session", "default", "deny_all"):
+            continue
+        answer = backend.requires_authentication(lambda: Response(status=200))()
+        if getattr(answer, "status_code", None) == 200 and manager.is_logged_in():
+            return _identity("header", manager)
+    return None
+
+
+def _is_anonymous(user) -> bool:
+    return user is None or getattr(user, "is_anonymous", False)
+
+
+def _identity(kind: str, manager) -> Identity:
+    user = manager.get_user()
+    return Identity(kind=kind, name=manager.get_user_name() or str(user), user=user)
+
+
+def token_may_call(endpoint) -> bool:
+    grants = config.token_grants()
+    return "all" in grants or endpoint.name in grants or ("read" in grants and endpoint.read_only)
+
+
+def user_may_call(endpoint, user=None) -> bool:
+    from rest_api_plugin.registry import RESOURCE
+
+    return bool(
+        _auth_manager().is_authorized_custom_view(method=endpoint.permission, resource_name=RESOURCE, user=user)
+    )
+
+
+def authorize(identity: Identity, endpoint) -> None:
+    allowed = token_may_call(endpoint) if identity.is_token else user_may_call(endpoint, identity.user)
+    if not allowed:
+        who = "The token" if identity.is_token else f"User {identity.name}"
+        raise Forbidden(f"{who} is not allowed to call {endpoint.name} ({endpoint.permission})")
+
+
+def authorize_dag(identity: Identity, endpoint, args: dict) -> None:
+    """The auth manager's DAG-level check, as the stable API makes it for the same operation."""
+    dag_id = args.get("dag_id")
+    if identity.is_token or endpoint.dag_access is None or not dag_id:
+        return
+    from airflow.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    method, entity = endpoint.dag_access
+    allowed = _auth_manager().is_authorized_dag(
+        method=method,
+        access_entity=DagAccessEntity[entity] if entity else None,
+        details=DagDetails(id=dag_id),
+        user=identity.user,
+    )
+    if not allowed:
+        raise Forbidden(f"User {identity.name} may not {method} DAG {dag_id}")
+
+
+def check_csrf(identity: Identity, request) -> None:
+    """A state change made with only a browser session must be a POST carrying the page's CSRF token."""
+    if identity.kind != "session":
+        return
+    if request.method != "POST":
+        raise Forbidden("A state-changing call from a browser session must be a POST with a CSRF token")
+    from flask_wtf.csrf import validate_csrf
+    from wtforms import ValidationError
+
+    token = request.form.get(CSRF_FIELD) or next(
+        (request.headers[h] for h in CSRF_HEADERS if request.headers.get(h)), None
+    )
+    try:
+        validate_csrf(token)
+    except ValidationError as err:
+        raise Forbidden(f"CSRF check failed: {err}")

@@ -1,0 +1,79 @@
+"""The connections endpoint: list, add and delete; no password ever leaves."""
+
+from __future__ import annotations
+
+from rest_api_plugin.errors import BadRequest, Conflict, NotFound
+from rest_api_plugin.masking import MASK, mask_uri
+from rest_api_plugin.result import CallContext, Result
+
+FIELDS = {  # argument -> Connection attribute
+    "conn_type": "conn_type",
+    "conn_host": "host",
+    "conn_login": "login",
+    "conn_password": "password",
+    "conn_schema": "schema",
+    "conn_port": "port",
+    "conn_extra": "extra",
+    "conn_description": "description",
+}
+
+
+def describe(conn) -> dict:
+    return {
+        "conn_id": conn.conn_id,
+        "conn_type": conn.conn_type,
+        "description": conn.description,
+        "host": conn.host,
+        "login": conn.login,
+        "password": MASK if conn.password else None,
+        "schema": conn.schema,
+        "port": conn.port,
+        "is_extra_encrypted": bool(conn.is_extra_encrypted),
+        "is_encrypted": bool(conn.is_encrypted),
+        "uri": mask_uri(conn.get_uri()),
+    }
+
+
+def _build(args: dict):
+    from airflow.models import Connection
+
+    try:
+        if args.get("conn_uri"):
+            conn = Connection(conn_id=args["conn_id"], uri=args["conn_uri"])
+            if args.get("conn_extra"):
+                conn.set_extra(args["conn_extra"])
+            if args.get("conn_description"):
+                conn.description = args["conn_description"]
+            return conn
+        values = {attr: args[name] for name, attr in FIELDS.items() if name in args}
+        return Connection(conn_id=args["conn_id"], **values)
+    except (ValueError, TypeError) as err:
+        raise BadRequest(f"Invalid connection: {err}")
+
+
+def connections(args: dict, ctx: CallContext) -> Result:
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    action = args["action"]
+    with create_session() as session:
+        existing = None
+        if args.get("conn_id"):
+            existing = session.query(Connection).filter_by(conn_id=args["conn_id"]).one_or_none()
+        if action == "add":
+            if existing is not None:
+                raise Conflict(f"A connection with `conn_id`={args['conn_id']} already exists.")
+            conn = _build(args)
+            session.add(conn)
+            session.flush()
+            data = describe(conn)
+            return Result(output=f"Successfully added `conn_id`={conn.conn_id} : {data['uri']}", data=data)
+        if action == "delete":
+            if existing is None:
+                raise NotFound(f"Did not find a connection with `conn_id`={args['conn_id']}")
+            data = describe(existing)
+            session.delete(existing)
+            return Result(output=f"Successfully deleted connection with `conn_id`={args['conn_id']}", data=data)
+        conns = [describe(c) for c in session.query(Connection).order_by(Connection.conn_id)]
+    output = "\n".join(f"{c['conn_id']}\t{c['conn_type']}\t{c['uri']}" for c in conns)
+    return Result(output=output, data={"connections": conns, "total_entries": len(conns)})

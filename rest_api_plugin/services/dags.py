@@ -1,0 +1,159 @@
+"""DAG endpoints answered from the metadata database: trigger, pause, state, list."""
+
+from __future__ import annotations
+
+from rest_api_plugin.errors import BadRequest, Conflict, NotFound
+from rest_api_plugin.result import CallContext, Result
+from rest_api_plugin.services import serializers
+
+LIST_DAGS_RULE = "-" * 67
+
+
+def get_dag_model(dag_id: str, session):
+    from airflow.models import DagModel
+
+    dag = session.get(DagModel, dag_id)
+    if dag is None:
+        raise NotFound(f"The DAG ID '{dag_id}' does not exist")
+    return dag
+
+
+def get_serialized_dag(dag_id: str):
+    """The DAG as the scheduler stored it: no DAG file is parsed in the webserver."""
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    dag = SerializedDagModel.get_dag(dag_id)
+    if dag is None:
+        raise NotFound(f"The DAG ID '{dag_id}' does not exist")
+    return dag
+
+
+def find_run(dag_id: str, args: dict, session):
+    """The run named by ``run_id`` or by its logical date; 404 when there is none."""
+    from airflow.models import DagRun
+
+    get_dag_model(dag_id, session)
+    query = session.query(DagRun).filter(DagRun.dag_id == dag_id)
+    if args.get("run_id"):
+        query = query.filter(DagRun.run_id == args["run_id"])
+        named = f"run_id {args['run_id']}"
+    else:
+        query = query.filter(DagRun.execution_date == args["logical_date"])
+        named = f"execution_date {args['logical_date'].isoformat()}"
+    run = query.one_or_none()
+    if run is None:
+        raise NotFound(f"DagRun for {dag_id} with {named} not found")
+    return run
+
+
+def trigger_dag(args: dict, ctx: CallContext) -> Result:
+    from airflow.api.common.trigger_dag import trigger_dag as airflow_trigger_dag
+    from airflow.exceptions import DagNotFound, DagRunAlreadyExists
+
+    dag_id = args["dag_id"]
+    try:
+        run = airflow_trigger_dag(
+            dag_id=dag_id,
+            run_id=args.get("run_id"),
+            conf=args.get("conf"),
+            execution_date=args.get("logical_date"),
+            replace_microseconds=args["replace_microseconds"],
+        )
+    except DagNotFound:
+        raise NotFound(f"The DAG ID '{dag_id}' does not exist")
+    except DagRunAlreadyExists as err:
+        raise Conflict(str(err))
+    except ValueError as err:  # e.g. a logical date before the DAG's start_date
+        raise BadRequest(str(err))
+    return Result(output=f"Created {run!r}", data=serializers.dag_run(run))
+
+
+def _set_paused(args: dict, is_paused: bool) -> Result:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        dag = get_dag_model(args["dag_id"], session)
+        dag.is_paused = is_paused
+        data = {"dag_id": dag.dag_id, "is_paused": is_paused}
+    return Result(output=f"Dag: {data['dag_id']}, paused: {is_paused}", data=data)
+
+
+def pause(args: dict, ctx: CallContext) -> Result:
+    return _set_paused(args, True)
+
+
+def unpause(args: dict, ctx: CallContext) -> Result:
+    return _set_paused(args, False)
+
+
+def dag_state(args: dict, ctx: CallContext) -> Result:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = find_run(args["dag_id"], args, session)
+        data = serializers.dag_run(run)
+    output = data["state"] if not data["conf"] else f"{data['state']}, {data['conf']}"
+    return Result(output=output, data=data)
+
+
+def list_dags(args: dict, ctx: CallContext) -> Result:
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = session.query(DagModel).filter(DagModel.is_active.is_(True))
+        if args.get("paused") is not None:
+            query = query.filter(DagModel.is_paused.is_(args["paused"]))
+        permitted = ctx.identity.permitted_dag_ids()
+        dags = [serializers.dag_model(dag) for dag in query.order_by(DagModel.dag_id)
+                if permitted is None or dag.dag_id in permitted]
+        data = {"dags": dags, "total_entries": len(dags)}
+        lines = ["", LIST_DAGS_RULE, "DAGS", LIST_DAGS_RULE, *(dag["dag_id"] for dag in dags)]
+        if args.get("report"):
+            data["import_errors"] = _import_errors(session)
+            lines += ["", LIST_DAGS_RULE, "IMPORT ERRORS", LIST_DAGS_RULE]
+            lines += [f"{err['filename']}: {err['stacktrace']}" for err in data["import_errors"]]
+    return Result(output="\n".join(lines), data=data)
+
+
+def _import_errors(session) -> list[dict]:
+    try:
+        from airflow.models.errors import ParseImportError as ImportErrorModel
+    except ImportError:  # Airflow < 2.10
+        from airflow.models.errors import ImportError as ImportErrorModel
+
+    return [
+        {"filename": err.filename, "timestamp": serializers.iso(err.timestamp), "stacktrace": err.stacktrace}
+        for err in session.query(ImportErrorModel).order_by(ImportErrorModel.filename)
+    ]
+
+
+def list_tasks(args: dict, ctx: CallContext) -> Result:
+    dag = get_serialized_dag(args["dag_id"])
+    tasks = [
+        {
+            "task_id": task.task_id,
+            "operator": task.task_type,
+            "upstream_task_ids": sorted(task.upstream_task_ids),
+            "downstream_task_ids": sorted(task.downstream_task_ids),
+        }
+        for task in sorted(dag.tasks, key=lambda t: t.task_id)
+    ]
+    if args.get("tree"):
+        output = "\n".join(_tree_lines(dag))
+    else:
+        output = "\n".join(task["task_id"] for task in tasks)
+    return Result(output=output, data={"dag_id": dag.dag_id, "tasks": tasks})
+
+
+def _tree_lines(dag) -> list[str]:
+    lines: list[str] = []
+
+    def walk(task, depth):
+        lines.append(f"{'    ' * depth}<Task({task.task_type}): {task.task_id}>")
+        for child in sorted(task.downstream_list, key=lambda t: t.task_id):
+            walk(child, depth + 1)
+
+    for root in sorted(dag.roots, key=lambda t: t.task_id):
+        walk(root, 0)
+    return lines

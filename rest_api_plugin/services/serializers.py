@@ -1,0 +1,65 @@
+"""Plain-JSON views of Airflow's models, for the envelope's ``data``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def dag_run(run) -> dict[str, Any]:
+    return {
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "logical_date": iso(run.execution_date),
+        "execution_date": iso(run.execution_date),
+        "state": str(run.state) if run.state is not None else None,
+        "run_type": str(run.run_type),
+        "external_trigger": run.external_trigger,
+        "conf": run.conf or {},
+        "queued_at": iso(run.queued_at),
+        "start_date": iso(run.start_date),
+        "end_date": iso(run.end_date),
+        "data_interval_start": iso(run.data_interval_start),
+        "data_interval_end": iso(run.data_interval_end),
+    }
+
+
+def dag_model(dag) -> dict[str, Any]:
+    return {
+        "dag_id": dag.dag_id,
+        "is_paused": bool(dag.is_paused),
+        "is_active": bool(dag.is_active),
+        "fileloc": dag.fileloc,
+        "owners": [owner.strip() for owner in (dag.owners or "").split(",") if owner.strip()],
+        "description": dag.description,
+        "timetable_description": dag.timetable_description,
+        "tags": sorted(tag.name for tag in dag.tags),
+        "next_dagrun": iso(dag.next_dagrun),
+        "last_parsed_time": iso(dag.last_parsed_time),
+    }
+
+
+def task_instance(ti) -> dict[str, Any]:
+    return {
+        "dag_id": ti.dag_id,
+        "task_id": ti.task_id,
+        "run_id": ti.run_id,
+        "map_index": ti.map_index,
+        "state": str(ti.state) if ti.state is not None else None,
+        "try_number": ti.try_number,
+        "start_date": iso(ti.start_date),
+        "end_date": iso(ti.end_date),
+    }
+
+
+def pool(p) -> dict[str, Any]:
+    return {
+        "pool": p.pool,
+        "slots": p.slots,
+        "description": p.description,
+        "include_deferred": bool(getattr(p, "include_deferred", False)),
+    }

@@ -1,0 +1,63 @@
+"""The Flask-AppBuilder view: the page at /admin/rest_api/ and the API at /admin/rest_api/api.
+
+Thin by design: the request goes to ``dispatch``; endpoint logic lives in ``services``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Response, redirect, request
+from flask_appbuilder import BaseView, expose
+
+from rest_api_plugin import registry
+
+log = logging.getLogger(__name__)
+
+API_METHODS = ["GET", "POST"]
+
+
+def json_response(body: dict, status: int) -> Response:
+    return Response(json.dumps(body, indent=2), status=status, mimetype="application/json")
+
+
+class RestApiView(BaseView):
+    route_base = "/admin/rest_api"
+    default_view = "index"
+    class_permission_name = registry.RESOURCE
+    base_permissions = registry.permissions()
+
+    def create_blueprint(self, appbuilder, endpoint=None, static_folder=None):
+        """Runs once at webserver start: exempt the API from Flask-WTF and sync the permissions."""
+        blueprint = super().create_blueprint(appbuilder, endpoint=endpoint, static_folder=static_folder)
+        csrf = appbuilder.get_app.extensions.get("csrf")
+        if csrf is not None:  # session calls are CSRF-checked by the plugin itself (security.check_csrf)
+            csrf.exempt(f"{__name__}.{RestApiView.api.__name__}")
+        try:
+            from rest_api_plugin import permissions
+
+            permissions.sync(appbuilder.sm)
+        except Exception:
+            log.exception("REST API plugin: could not create or grant its permissions")
+        return blueprint
+
+    @expose("/")
+    def index(self):
+        from rest_api_plugin import docs, security
+
+        manager = security._auth_manager()
+        if not manager.is_logged_in():
+            return redirect(self.appbuilder.get_url_for_login_with(request.full_path))
+        allowed = [e for e in registry.ENDPOINTS if security.user_may_call(e)]
+        if not allowed:
+            return self.render_template("rest_api_plugin/forbidden.html"), 403
+        return self.render_template("rest_api_plugin/index.html", endpoints=docs.describe_all(allowed))
+
+    @expose("/api", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def api(self):
+        from rest_api_plugin import dispatch
+
+        if request.method not in API_METHODS:
+            return json_response(*dispatch.method_not_allowed(request))
+        return json_response(*dispatch.handle(request))
