@@ -1,0 +1,158 @@
+"""A real Airflow for the tests: its own AIRFLOW_HOME, a real metadata database, real DAG files,
+Airflow's own app factory and real users in real roles.
+
+The database is SQLite in a temporary folder unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is set
+(scripts/run-tests sets it to a fresh PostgreSQL database for the second pass).
+Environment variables are set here, before Airflow is first imported.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="rest-api-plugin-tests-"))
+DAGS_FOLDER = AIRFLOW_HOME / "dags"
+shutil.copytree(TESTS / "dags", DAGS_FOLDER)
+
+TOKEN = "test-token-3f9a"
+PASSWORD = "password-for-tests"
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__FERNET_KEY": "x5cZ6Yx0ALzTZ9GT4LqXJvQ9E0hQ1Lxp3OZQ_3gtBXg=",
+        "AIRFLOW__WEBSERVER__SECRET_KEY": "rest-api-plugin-tests",
+        "AIRFLOW__REST_API_PLUGIN__REST_API_PLUGIN_EXPECTED_HTTP_TOKEN": TOKEN,
+        "AIRFLOW__REST_API_PLUGIN__READ_ROLES": "Viewer,User",
+        "AIRFLOW__REST_API_PLUGIN__WRITE_ROLES": "Op",
+        "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,"
+        "airflow.providers.fab.auth_manager.api.auth.backend.session",
+    }
+)
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}")
+
+# username -> role; "noperm" has a role with no permission at all, "limited" reaches sample_dag only.
+USERS = {"admin": "Admin", "op": "Op", "user": "User", "viewer": "Viewer", "noperm": "NoPerm", "limited": "Limited"}
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    from airflow.models import DagBag
+    from airflow.utils import db
+
+    db.resetdb()
+    DagBag(str(DAGS_FOLDER), include_examples=False).sync_to_db()
+    yield
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def app(airflow_db):
+    from airflow.www.app import create_app
+
+    flask_app = create_app(testing=True)
+    _create_users(flask_app.appbuilder.sm)
+    return flask_app
+
+
+def _create_users(sm) -> None:
+    from rest_api_plugin import registry
+
+    sm.sync_roles()
+    sm.add_role("NoPerm")
+    limited = sm.add_role("Limited")
+    for action, resource in [
+        ("can_read", "DAG:sample_dag"), ("can_edit", "DAG:sample_dag"), ("can_create", "DAG Runs"),
+        ("can_read", "DAG Runs"), ("can_read", "Task Instances"), ("can_read", "Website"),
+        *((endpoint.permission, registry.RESOURCE) for endpoint in registry.ENDPOINTS),
+    ]:
+        sm.add_permission_to_role(limited, sm.create_permission(action, resource))
+    for username, role in USERS.items():
+        if sm.find_user(username=username) is None:
+            sm.add_user(username, username, "Test", f"{username}@example.com", sm.find_role(role), PASSWORD)
+
+
+def basic_auth(username: str) -> dict:
+    raw = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+def auth_headers(who: str) -> dict:
+    """Headers for one caller: "token", "wrong_token", "anonymous" or a username (basic auth)."""
+    if who == "token":
+        return {"rest_api_plugin_http_token": TOKEN}
+    if who == "wrong_token":
+        return {"rest_api_plugin_http_token": "not-the-token"}
+    if who == "anonymous":
+        return {}
+    return basic_auth(who)
+
+
+@pytest.fixture
+def call(app):
+    """call(api, who="token", method="GET", data=None, headers=None, **query) -> response.
+
+    Each call gets a fresh test client, so no cookie from an earlier call leaks into it.
+    """
+
+    def _call(api, who="token", method="GET", data=None, headers=None, **query):
+        client = app.test_client()
+        params = {"api": api, **query}
+        return client.open(
+            "/admin/rest_api/api",
+            method=method,
+            query_string=params,
+            data=data,
+            headers={**auth_headers(who), **(headers or {})},
+        )
+
+    return _call
+
+
+@pytest.fixture
+def browser_session(app):
+    """A test client signed in through Airflow's login form, and the page's CSRF token."""
+
+    def _login(username: str):
+        client = app.test_client()
+        page = client.get("/login/").get_data(as_text=True)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        answer = client.post("/login/", data={"username": username, "password": PASSWORD, "csrf_token": token})
+        assert answer.status_code in (302, 200)
+        page = client.get("/admin/rest_api/").get_data(as_text=True)
+        csrf = re.search(r"var csrfToken = '([^']+)'", page)
+        return client, csrf.group(1) if csrf else None
+
+    return _login
+
+
+@pytest.fixture(autouse=True)
+def clean_db(request):
+    """Every test starts from the same metadata: the sample DAGs, paused, and nothing else."""
+    if "app" not in request.fixturenames and "airflow_db" not in request.fixturenames:
+        yield
+        return
+    from airflow.models import Connection, DagModel, DagRun, Pool, TaskInstance, Variable
+    from airflow.models.log import Log
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(TaskInstance).delete()
+        session.query(DagRun).delete()
+        session.query(Variable).delete()
+        session.query(Connection).delete()
+        session.query(Log).delete()
+        session.query(Pool).filter(Pool.pool != Pool.DEFAULT_POOL_NAME).delete()
+        session.query(DagModel).update({DagModel.is_paused: True})
+    yield

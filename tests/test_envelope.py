@@ -1,0 +1,90 @@
+"""The envelope every answer has, and the errors old clients rely on."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+HTTP_DATE = re.compile(r"^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$")
+
+
+def test_version_envelope(call):
+    answer = call("version")
+    body = answer.get_json()
+    from airflow import __version__
+
+    assert answer.status_code == 200
+    assert answer.mimetype == "application/json"
+    assert body["status"] == "OK"
+    assert body["output"] == __version__
+    assert body["airflow_cmd"] == "airflow version"
+    assert body["arguments"] == {"api": "version"}
+    assert body["http_response_code"] == 200
+    assert HTTP_DATE.match(body["call_time"]) and HTTP_DATE.match(body["response_time"])
+    assert body["data"] == {"version": __version__}
+
+
+def test_plugin_version(call):
+    from rest_api_plugin import __version__
+
+    assert call("rest_api_plugin_version").get_json()["output"] == __version__
+
+
+def test_missing_api_is_400(call):
+    answer = call(None)
+    assert answer.status_code == 400
+    assert answer.get_json()["output"] == "API should be provided"
+
+
+def test_unknown_api_is_400_naming_it(call):
+    body = call("no_such_api").get_json()
+    assert body["http_response_code"] == 400 and body["status"] == "ERROR"
+    assert "no_such_api" in body["output"]
+
+
+def test_api_name_is_case_and_space_insensitive(call):
+    assert call(" Version ").get_json()["status"] == "OK"
+
+
+def test_unknown_argument_is_400_with_field_messages(call):
+    body = call("pause", dag_id="sample_dag", dagid="typo").get_json()
+    assert body["http_response_code"] == 400
+    assert "dagid" in body["data"]["errors"]
+
+
+def test_form_arguments_count_like_query_arguments(call):
+    answer = call("pause", method="POST", data={"dag_id": "sample_dag"})
+    body = answer.get_json()
+    assert answer.status_code == 200, body
+    assert body["post_arguments"] == {"dag_id": "sample_dag"}
+    assert body["arguments"]["dag_id"] == "sample_dag"
+
+
+def test_other_methods_get_an_envelope(call):
+    answer = call("version", method="PUT")
+    assert answer.status_code == 405
+    assert answer.get_json()["status"] == "ERROR"
+
+
+@pytest.mark.parametrize("api", ["pause", "trigger_dag", "list_tasks"])
+def test_missing_dag_id_is_400(call, api):
+    body = call(api).get_json()
+    assert body["http_response_code"] == 400
+    assert body["data"]["errors"]["dag_id"] == ["dag_id is required."]
+
+
+def test_unexpected_error_is_500_envelope_without_traceback(call, monkeypatch):
+    from rest_api_plugin.services import meta
+
+    def broken(args, ctx):
+        raise RuntimeError("boom in /secret/path")
+
+    monkeypatch.setattr(meta, "airflow_version", broken)
+    from rest_api_plugin import registry
+
+    endpoint = registry.BY_NAME["version"]
+    monkeypatch.setitem(registry.BY_NAME, "version", type(endpoint)(**{**endpoint.__dict__, "handler": broken}))
+    body = call("version").get_json()
+    assert body["http_response_code"] == 500 and body["status"] == "ERROR"
+    assert "Traceback" not in body["output"] and "/secret/path" not in body["output"]
