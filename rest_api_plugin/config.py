@@ -14,9 +14,10 @@ DEFAULT_TOKEN_HEADER = "rest_api_plugin_http_token"
 
 
 def _get(key: str, fallback: str | None = None) -> str | None:
+    """The first non-empty value of ``key`` in the plugin's sections; an empty value counts as unset."""
     for section in SECTIONS:
         value = conf.get(section, key, fallback=None)
-        if value is not None:
+        if value:
             return value
     return fallback
 

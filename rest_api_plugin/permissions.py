@@ -12,6 +12,10 @@ from rest_api_plugin import config, registry
 
 log = logging.getLogger(__name__)
 
+# Airflow creates these after the plugins are loaded (auth manager init), so on a fresh database the
+# plugin creates them first; Airflow then adds their usual permissions and keeps the plugin's grants.
+AIRFLOW_DEFAULT_ROLES = ("Admin", "Op", "User", "Viewer", "Public")
+
 MENU_ACCESS = "menu_access"
 MENU_ITEM = "REST API"
 
@@ -29,6 +33,8 @@ def sync(security_manager) -> None:
         grants.setdefault(role_name, []).extend(registry.BY_NAME)
     for role_name, names in grants.items():
         role = security_manager.find_role(role_name)
+        if role is None and role_name in AIRFLOW_DEFAULT_ROLES:
+            role = security_manager.add_role(role_name)
         if role is None:
             log.warning("REST API plugin: role %s does not exist; no permissions granted to it", role_name)
             continue

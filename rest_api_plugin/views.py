@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 from flask import Response, redirect, request
 from flask_appbuilder import BaseView, expose
@@ -16,6 +17,8 @@ from rest_api_plugin import registry
 log = logging.getLogger(__name__)
 
 API_METHODS = ["GET", "POST"]
+# FAB builds the blueprint with its own module as import name: give the folder as an absolute path.
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 
 def json_response(body: dict, status: int) -> Response:
@@ -24,6 +27,7 @@ def json_response(body: dict, status: int) -> Response:
 
 class RestApiView(BaseView):
     route_base = "/admin/rest_api"
+    template_folder = TEMPLATES
     default_view = "index"
     class_permission_name = registry.RESOURCE
     base_permissions = registry.permissions()

@@ -1,0 +1,233 @@
+"""Who may call what: every endpoint x every kind of caller, plus per-DAG access, CSRF and the audit log."""
+
+from __future__ import annotations
+
+import pytest
+
+from rest_api_plugin import registry
+
+LOGICAL_DATE = "2024-03-01T00:00:00+00:00"
+
+# One harmless, valid call per endpoint; the matrix must cover every endpoint in the registry.
+CALLS: dict[str, dict] = {
+    "version": {},
+    "rest_api_plugin_version": {},
+    "list_dags": {},
+    "list_tasks": {"dag_id": "sample_dag"},
+    "pause": {"dag_id": "sample_dag"},
+    "unpause": {"dag_id": "sample_dag"},
+    "trigger_dag": {"dag_id": "sample_dag"},
+    "dag_state": {"dag_id": "sample_dag", "execution_date": LOGICAL_DATE},
+    "task_state": {"dag_id": "sample_dag", "task_id": "extract", "execution_date": LOGICAL_DATE},
+    "pool": {},
+    "variables": {},
+    "connections": {"list": ""},
+}
+
+CALLERS = ["token", "wrong_token", "admin", "op", "user", "viewer", "noperm", "anonymous"]
+
+
+def expected_status(caller: str, endpoint) -> int:
+    if caller in ("token", "admin", "op"):
+        return 200
+    if caller in ("user", "viewer"):
+        return 200 if endpoint.read_only else 403
+    return 403  # wrong token, no permission, anonymous (the token is configured: legacy 403)
+
+
+@pytest.fixture
+def existing_run(app):
+    """A run of sample_dag at LOGICAL_DATE, for the state endpoints."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.utils import timezone
+
+    return trigger_dag("sample_dag", run_id="matrix_run", execution_date=timezone.parse(LOGICAL_DATE))
+
+
+def test_matrix_covers_every_endpoint():
+    assert set(CALLS) == set(registry.BY_NAME), "add a harmless call for each new endpoint to CALLS"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("api", sorted(CALLS))
+def test_rbac_matrix(call, existing_run, api, caller):
+    endpoint = registry.BY_NAME[api]
+    answer = call(api, who=caller, **CALLS[api])
+    body = answer.get_json()
+    expected = expected_status(caller, endpoint)
+    assert answer.status_code == expected, body
+    assert body["http_response_code"] == expected
+    assert body["status"] == ("OK" if expected == 200 else "ERROR")
+    if caller in ("wrong_token", "anonymous"):
+        assert body["output"] == "Token Authentication Failed"
+
+
+def test_forbidden_write_changes_nothing(call):
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    assert call("trigger_dag", who="viewer", dag_id="sample_dag").status_code == 403
+    with create_session() as session:
+        assert session.query(DagRun).count() == 0
+
+
+def test_default_grants_when_no_roles_configured(app):
+    """Admin holds every endpoint's permission, created at webserver start."""
+    sm = app.appbuilder.sm
+    admin = sm.find_role("Admin")
+    held = {(p.action.name, p.resource.name) for p in admin.permissions}
+    for endpoint in registry.ENDPOINTS:
+        assert (endpoint.permission, registry.RESOURCE) in held
+
+
+def test_read_roles_get_only_read_endpoints(app):
+    sm = app.appbuilder.sm
+    viewer = {p.action.name for p in sm.find_role("Viewer").permissions if p.resource.name == registry.RESOURCE}
+    assert viewer == {e.permission for e in registry.ENDPOINTS if e.read_only}
+
+
+class TestPerDagAccess:
+    """User "limited" holds every plugin permission but reaches only sample_dag."""
+
+    def test_allowed_dag(self, call):
+        assert call("pause", who="limited", dag_id="sample_dag").status_code == 200
+
+    @pytest.mark.parametrize(
+        "api, args",
+        [
+            ("pause", {"dag_id": "other_dag"}),
+            ("trigger_dag", {"dag_id": "other_dag"}),
+            ("list_tasks", {"dag_id": "other_dag"}),
+            ("dag_state", {"dag_id": "other_dag", "execution_date": LOGICAL_DATE}),
+        ],
+    )
+    def test_other_dag_is_forbidden(self, call, api, args):
+        from airflow.models import DagModel, DagRun
+        from airflow.utils.session import create_session
+
+        answer = call(api, who="limited", **args)
+        assert answer.status_code == 403, answer.get_json()
+        with create_session() as session:
+            assert session.get(DagModel, "other_dag").is_paused is True
+            assert session.query(DagRun).filter_by(dag_id="other_dag").count() == 0
+
+    def test_list_dags_shows_only_reachable_dags(self, call):
+        dags = [d["dag_id"] for d in call("list_dags", who="limited").get_json()["data"]["dags"]]
+        assert dags == ["sample_dag"]
+        assert {"sample_dag", "other_dag"} <= {
+            d["dag_id"] for d in call("list_dags", who="admin").get_json()["data"]["dags"]
+        }
+
+
+class TestToken:
+    def test_hyphenated_header_spelling_works(self, call):
+        from tests.conftest import TOKEN
+
+        answer = call("version", who="anonymous", headers={"rest-api-plugin-http-token": TOKEN})
+        assert answer.status_code == 200
+
+    def test_wrong_token_but_valid_user_uses_the_user(self, call):
+        from tests.conftest import basic_auth
+
+        answer = call("version", who="wrong_token", headers=basic_auth("viewer"))
+        assert answer.status_code == 200
+
+    def test_token_grants_can_be_narrowed(self, call, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__TOKEN_GRANTS", "read")
+        assert call("list_dags").status_code == 200
+        assert call("pause", dag_id="sample_dag").status_code == 403
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__TOKEN_GRANTS", "version,pause")
+        assert call("pause", dag_id="sample_dag").status_code == 200
+        assert call("list_dags").status_code == 403
+
+    def test_no_token_configured_means_token_path_off(self, call, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__REST_API_PLUGIN_EXPECTED_HTTP_TOKEN", "")
+        answer = call("version", who="token")
+        assert answer.status_code == 401
+        assert answer.get_json()["status"] == "ERROR"
+
+    def test_webserver_section_is_accepted(self, call, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__REST_API_PLUGIN_EXPECTED_HTTP_TOKEN", "")
+        monkeypatch.setenv("AIRFLOW__WEBSERVER__REST_API_PLUGIN_EXPECTED_HTTP_TOKEN", "other-token")
+        answer = call("version", who="anonymous", headers={"rest_api_plugin_http_token": "other-token"})
+        assert answer.status_code == 200
+
+    def test_header_name_is_configurable(self, call, monkeypatch):
+        from tests.conftest import TOKEN
+
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__REST_API_PLUGIN_HTTP_TOKEN_HEADER_NAME", "X-Api-Token")
+        assert call("version", who="anonymous", headers={"X-Api-Token": TOKEN}).status_code == 200
+        assert call("version", who="token").status_code == 403
+
+
+class TestCsrf:
+    def test_session_get_may_read(self, browser_session):
+        client, _ = browser_session("admin")
+        assert client.get("/admin/rest_api/api?api=list_dags").status_code == 200
+
+    def test_session_get_may_not_write(self, browser_session):
+        from airflow.models import DagModel
+        from airflow.utils.session import create_session
+
+        client, _ = browser_session("admin")
+        answer = client.get("/admin/rest_api/api?api=unpause&dag_id=sample_dag")
+        assert answer.status_code == 403 and answer.get_json()["status"] == "ERROR"
+        with create_session() as session:
+            assert session.get(DagModel, "sample_dag").is_paused is True
+
+    def test_session_post_without_csrf_token_is_refused(self, browser_session):
+        client, _ = browser_session("admin")
+        answer = client.post("/admin/rest_api/api?api=unpause", data={"dag_id": "sample_dag"})
+        assert answer.status_code == 403
+        assert "CSRF" in answer.get_json()["output"]
+
+    def test_session_post_with_csrf_token_works(self, browser_session):
+        client, csrf = browser_session("admin")
+        answer = client.post("/admin/rest_api/api?api=unpause", data={"dag_id": "sample_dag", "csrf_token": csrf})
+        assert answer.status_code == 200, answer.get_json()
+        header_answer = client.post(
+            "/admin/rest_api/api?api=pause", data={"dag_id": "sample_dag"}, headers={"X-CSRFToken": csrf}
+        )
+        assert header_answer.status_code == 200
+
+    def test_basic_auth_may_write_with_get(self, call):
+        assert call("unpause", who="admin", dag_id="sample_dag").status_code == 200
+
+
+class TestAuditLog:
+    def _events(self):
+        from airflow.models.log import Log
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            return [(log.event, log.owner, log.dag_id) for log in session.query(Log).order_by(Log.id)
+                    if log.event.startswith("rest_api_plugin.")]
+
+    def test_state_change_is_logged_with_user(self, call):
+        call("pause", who="op", dag_id="sample_dag")
+        assert self._events() == [("rest_api_plugin.pause", "op", "sample_dag")]
+
+    def test_token_call_is_logged_as_token(self, call):
+        call("trigger_dag", dag_id="sample_dag")
+        assert self._events() == [("rest_api_plugin.trigger_dag", "token", "sample_dag")]
+
+    def test_reads_are_not_logged(self, call):
+        call("list_dags")
+        call("variables", get="missing", default="x")
+        assert self._events() == []
+
+
+class TestPage:
+    def test_anonymous_is_sent_to_login(self, app):
+        answer = app.test_client().get("/admin/rest_api/")
+        assert answer.status_code == 302 and "login" in answer.headers["Location"]
+
+    def test_viewer_sees_only_read_endpoints(self, browser_session):
+        client, _ = browser_session("viewer")
+        page = client.get("/admin/rest_api/").get_data(as_text=True)
+        assert 'id="endpoint-list_dags"' in page
+        assert 'id="endpoint-trigger_dag"' not in page
+
+    def test_user_without_permissions_gets_403(self, browser_session):
+        client, _ = browser_session("noperm")
+        assert client.get("/admin/rest_api/").status_code == 403
