@@ -20,7 +20,7 @@ with DAG(
 
 with DAG(
     dag_id="other_dag",
-    start_date=datetime(2024, 1, 1),
+    default_args={"start_date": datetime(2024, 1, 1)},
     schedule="@daily",
     catchup=False,
     tags=["rest_api_plugin"],

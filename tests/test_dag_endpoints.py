@@ -1,0 +1,189 @@
+"""DAG, run and task endpoints, answered in-process; every effect is read back from the database."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def db_run(dag_id: str, run_id: str):
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one_or_none()
+        if run is not None:
+            session.expunge(run)
+        return run
+
+
+def is_paused(dag_id: str) -> bool:
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.get(DagModel, dag_id).is_paused
+
+
+class TestTriggerDag:
+    def test_original_readme_example(self, call):
+        # http://HOST/admin/rest_api/api?api=trigger_dag&dag_id=test_id&run_id=run_id_2016_01_01&conf=%7B%22key%22%3A%22value%22%7D
+        body = call("trigger_dag", dag_id="sample_dag", run_id="run_id_2016_01_01", conf='{"key":"value"}').get_json()
+        assert body["status"] == "OK", body
+        assert body["output"].startswith("Created <DagRun sample_dag @")
+        assert "run_id_2016_01_01" in body["output"]
+        assert body["data"]["run_id"] == "run_id_2016_01_01"
+        run = db_run("sample_dag", "run_id_2016_01_01")
+        assert run.conf == {"key": "value"}
+        assert run.external_trigger is True
+        assert body["data"]["logical_date"] == run.execution_date.isoformat()
+
+    def test_without_run_id_generates_one(self, call):
+        body = call("trigger_dag", dag_id="sample_dag").get_json()
+        assert body["data"]["run_id"].startswith("manual__")
+        assert db_run("sample_dag", body["data"]["run_id"]) is not None
+
+    @pytest.mark.parametrize("spelling", ["exec_date", "execution_date", "logical_date"])
+    def test_logical_date_spellings(self, call, spelling):
+        body = call("trigger_dag", dag_id="sample_dag", **{spelling: "2024-02-03T04:05:06"}).get_json()
+        assert body["status"] == "OK", body
+        assert body["data"]["logical_date"] == "2024-02-03T04:05:06+00:00"
+        assert db_run("sample_dag", body["data"]["run_id"]).execution_date.isoformat() == "2024-02-03T04:05:06+00:00"
+
+    def test_post_form_arguments(self, call):
+        answer = call("trigger_dag", method="POST", data={"dag_id": "sample_dag", "run_id": "from_form"})
+        assert answer.status_code == 200
+        assert db_run("sample_dag", "from_form") is not None
+
+    def test_unknown_dag_is_404(self, call):
+        body = call("trigger_dag", dag_id="no_such_dag").get_json()
+        assert body["http_response_code"] == 404
+        assert "no_such_dag" in body["output"]
+
+    def test_duplicate_run_id_is_409_and_keeps_the_first(self, call):
+        call("trigger_dag", dag_id="sample_dag", run_id="twice", conf='{"n": 1}')
+        body = call("trigger_dag", dag_id="sample_dag", run_id="twice", conf='{"n": 2}').get_json()
+        assert body["http_response_code"] == 409, body
+        assert db_run("sample_dag", "twice").conf == {"n": 1}
+
+    @pytest.mark.parametrize("conf", ["{not json", "[1, 2]", '"text"'])
+    def test_bad_conf_is_400(self, call, conf):
+        body = call("trigger_dag", dag_id="sample_dag", run_id="bad_conf", conf=conf).get_json()
+        assert body["http_response_code"] == 400
+        assert "conf" in body["data"]["errors"]
+        assert db_run("sample_dag", "bad_conf") is None
+
+    @pytest.mark.parametrize("date", ["yesterday", "2024-13-45", "2024-01-01Tnope"])
+    def test_bad_date_is_400(self, call, date):
+        body = call("trigger_dag", dag_id="sample_dag", execution_date=date).get_json()
+        assert body["http_response_code"] == 400
+        assert "execution_date" in body["data"]["errors"]
+
+    def test_date_before_start_date_is_400(self, call):
+        # Airflow refuses a logical date before a start_date given in default_args (other_dag's).
+        body = call("trigger_dag", dag_id="other_dag", run_id="early", exec_date="2000-01-01").get_json()
+        assert body["http_response_code"] == 400, body
+        assert "start_date" in body["output"]
+        assert db_run("other_dag", "early") is None
+
+    @pytest.mark.parametrize("dag_id", ["../etc", "a b", "x;rm -rf /", "é" * 300])
+    def test_malformed_dag_id_is_400(self, call, dag_id):
+        assert call("trigger_dag", dag_id=dag_id).status_code == 400
+
+    def test_conflicting_date_spellings_are_400(self, call):
+        body = call("trigger_dag", dag_id="sample_dag", exec_date="2024-01-02", execution_date="2024-01-03").get_json()
+        assert body["http_response_code"] == 400
+
+
+class TestPause:
+    def test_unpause_then_pause(self, call):
+        body = call("unpause", dag_id="sample_dag").get_json()
+        assert body["output"] == "Dag: sample_dag, paused: False"
+        assert body["airflow_cmd"] == "airflow dags unpause sample_dag"
+        assert is_paused("sample_dag") is False
+        assert call("pause", dag_id="sample_dag").get_json()["data"] == {"dag_id": "sample_dag", "is_paused": True}
+        assert is_paused("sample_dag") is True
+
+    def test_subdir_of_old_clients_is_accepted(self, call):
+        assert call("unpause", dag_id="sample_dag", subdir="/somewhere").status_code == 200
+
+    def test_unknown_dag_is_404(self, call):
+        assert call("pause", dag_id="no_such_dag").status_code == 404
+
+
+class TestStates:
+    @pytest.fixture
+    def run(self, call):
+        call("trigger_dag", dag_id="sample_dag", run_id="state_run", execution_date="2024-05-06T07:08:09")
+        return db_run("sample_dag", "state_run")
+
+    def test_dag_state_by_execution_date(self, call, run):
+        body = call("dag_state", dag_id="sample_dag", execution_date="2024-05-06T07:08:09").get_json()
+        assert body["status"] == "OK", body
+        assert body["output"] == "queued"
+        assert body["data"]["run_id"] == "state_run"
+
+    def test_dag_state_by_run_id(self, call, run):
+        assert call("dag_state", dag_id="sample_dag", run_id="state_run").get_json()["output"] == "queued"
+
+    def test_dag_state_needs_a_date(self, call):
+        body = call("dag_state", dag_id="sample_dag").get_json()
+        assert body["http_response_code"] == 400 and "execution_date" in body["data"]["errors"]
+
+    def test_dag_state_of_missing_run_is_404(self, call, run):
+        assert call("dag_state", dag_id="sample_dag", execution_date="2024-05-07").status_code == 404
+
+    def test_task_state_reads_the_task_instance(self, call, run):
+        from airflow.models import TaskInstance
+        from airflow.utils.session import create_session
+        from airflow.utils.state import TaskInstanceState
+
+        with create_session() as session:
+            session.query(TaskInstance).filter_by(run_id="state_run", task_id="extract").update(
+                {TaskInstance.state: TaskInstanceState.SUCCESS}
+            )
+        body = call("task_state", dag_id="sample_dag", task_id="extract", execution_date="2024-05-06T07:08:09").get_json()
+        assert body["output"] == "success", body
+        assert body["data"]["state"] == "success"
+        load = call("task_state", dag_id="sample_dag", task_id="load", execution_date="2024-05-06T07:08:09")
+        assert load.get_json()["output"] == "None"
+
+    def test_task_state_of_unknown_task_is_404(self, call, run):
+        answer = call("task_state", dag_id="sample_dag", task_id="nope", execution_date="2024-05-06T07:08:09")
+        assert answer.status_code == 404
+
+
+class TestLists:
+    def test_list_dags_from_the_database(self, call):
+        body = call("list_dags").get_json()
+        assert body["airflow_cmd"] == "airflow dags list"
+        ids = [dag["dag_id"] for dag in body["data"]["dags"]]
+        assert ids == ["other_dag", "sample_dag"]
+        assert "sample_dag" in body["output"].splitlines()
+        sample = body["data"]["dags"][1]
+        assert sample["is_paused"] is True and sample["tags"] == ["rest_api_plugin"]
+
+    def test_list_dags_report_includes_import_errors(self, call):
+        from airflow.models.errors import ParseImportError
+        from airflow.utils import timezone
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            session.add(ParseImportError(filename="/dags/broken.py", stacktrace="SyntaxError", timestamp=timezone.utcnow()))
+        body = call("list_dags", report="true").get_json()
+        assert body["data"]["import_errors"][0]["filename"] == "/dags/broken.py"
+        with create_session() as session:
+            session.query(ParseImportError).delete()
+
+    def test_list_tasks(self, call):
+        body = call("list_tasks", dag_id="sample_dag").get_json()
+        assert body["output"] == "extract\nload"
+        assert body["data"]["tasks"][0] == {
+            "task_id": "extract", "operator": "BashOperator", "upstream_task_ids": [], "downstream_task_ids": ["load"]
+        }
+
+    def test_list_tasks_tree(self, call):
+        body = call("list_tasks", dag_id="sample_dag", tree="").get_json()
+        assert body["output"] == "<Task(BashOperator): extract>\n    <Task(EmptyOperator): load>"
+
+    def test_list_tasks_of_unknown_dag_is_404(self, call):
+        assert call("list_tasks", dag_id="no_such_dag").status_code == 404
