@@ -33,15 +33,16 @@ def mask_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """The request's arguments as the envelope shows them: no password, no secret value."""
     masked: dict[str, Any] = {}
     for name, value in arguments.items():
+        if name == "csrf_token":
+            continue
         if name == "conn_uri":
             masked[name] = mask_uri(value)
         elif name == "value" and is_sensitive_name(arguments.get("key", "")):
             masked[name] = MASK
-        elif name != "csrf_token" and is_sensitive_name(name) or name == "conn_password":
+        elif is_sensitive_name(name):  # conn_password, and any *password*, *secret*, *token* argument
             masked[name] = MASK
         elif name == "import" and isinstance(value, str):
             masked[name] = f"<{len(value)} characters>"
         else:
             masked[name] = value
-    masked.pop("csrf_token", None)
     return masked
