@@ -25,8 +25,15 @@ def _utcnow():
 
 
 def collect_arguments(request) -> dict[str, str]:
-    """Query-string and form arguments alike (old clients use both); the form wins on a clash."""
+    """Query-string and form arguments alike (old clients use both); the form wins on a clash.
+
+    ``cmd=import`` may also carry its JSON as the request body or as an uploaded file named ``import``.
+    """
     values = {**request.args.to_dict(), **request.form.to_dict()}
+    if values.get("cmd") == "import" and "import" not in values:
+        upload = request.files.get("import")
+        body = upload.read() if upload is not None else request.get_data()
+        values["import"] = body.decode("utf-8", errors="replace")
     return {name: value for name, value in values.items() if name not in CONTROL_FIELDS}
 
 

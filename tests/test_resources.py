@@ -100,6 +100,19 @@ class TestVariables:
         exported = call("variables", export="").get_json()
         assert exported["data"] == {"x": 1, "y": {"deep": True}}
 
+    def test_import_from_a_json_body_or_a_file(self, call):
+        import io
+
+        from airflow.models import Variable
+
+        answer = call("variables", method="POST", cmd="import", data=json.dumps({"from_body": "b"}),
+                      headers={"Content-Type": "application/json"})
+        assert answer.status_code == 200, answer.get_json()
+        answer = call("variables", method="POST", cmd="import",
+                      data={"import": (io.BytesIO(b'{"from_file": 7}'), "vars.json")})
+        assert answer.status_code == 200, answer.get_json()
+        assert (Variable.get("from_body"), Variable.get("from_file")) == ("b", "7")
+
     @pytest.mark.parametrize("payload", ["{broken", "[1, 2]"])
     def test_bad_import_is_400(self, call, payload):
         assert call("variables", method="POST", data={"import": payload}).status_code == 400
