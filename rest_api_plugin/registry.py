@@ -25,6 +25,23 @@ from rest_api_plugin.schemas.meta import NoArgumentsSchema
 from rest_api_plugin.schemas.pools import PoolSchema
 from rest_api_plugin.schemas.variables import VariablesSchema
 from rest_api_plugin.services import connections, dags, meta, pools, tasks, variables
+from rest_api_plugin.schemas.dag_files import (
+    DeleteDagSchema,
+    DeployDagSchema,
+    RefreshAllDagsSchema,
+    RefreshDagSchema,
+)
+from rest_api_plugin.schemas.processes import (
+    FlowerSchema,
+    JobsSchema,
+    KerberosSchema,
+    SchedulerSchema,
+    ServeLogsSchema,
+    StopJobSchema,
+    WorkerSchema,
+)
+from rest_api_plugin.schemas.tasks import BackfillSchema, ClearSchema, RunTaskSchema, TestTaskSchema
+from rest_api_plugin.services import dag_files, processes, task_commands
 
 RESOURCE = "REST API Plugin"
 
@@ -224,6 +241,175 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handler=connections.connections,
         cli=_connections_cli,
         changes_state=_action_is_not("list"),
+    ),
+)
+
+# --- Task commands, daemons, background jobs and DAG files (issue 3) ---
+
+ENDPOINTS += (
+    Endpoint(
+        name="render",
+        description="Render a task instance's template fields for an execution_date (or run_id).",
+        group="tasks",
+        schema=TaskSchema,
+        handler=task_commands.render,
+        cli=task_commands.render_command,
+        dag_access=("GET", "TASK_INSTANCE"),
+    ),
+    Endpoint(
+        name="task_failed_deps",
+        description="Why the scheduler would not queue a task instance: its unmet dependencies.",
+        group="tasks",
+        schema=TaskSchema,
+        handler=task_commands.task_failed_deps,
+        cli=task_commands.failed_deps_command,
+        dag_access=("GET", "TASK_INSTANCE"),
+    ),
+    Endpoint(
+        name="test",
+        description="Test a task instance (airflow tasks test; dry_run, task_params). Waits for the output "
+        "by default (wait=false: a background job).",
+        group="tasks",
+        schema=TestTaskSchema,
+        handler=task_commands.test,
+        cli=task_commands.test_command,
+        changes_state=True,
+        dag_access=("POST", "RUN"),
+    ),
+    Endpoint(
+        name="run",
+        description="Run a task instance (airflow tasks run). Waits for the output by default "
+        "(wait=false: a background job).",
+        group="tasks",
+        schema=RunTaskSchema,
+        handler=task_commands.run,
+        cli=task_commands.run_command,
+        changes_state=True,
+        dag_access=("POST", "RUN"),
+    ),
+    Endpoint(
+        name="clear",
+        description="Clear task instances (task_regex, start_date, end_date, upstream, downstream, "
+        "only_failed, only_running); never asks for a confirmation. dry_run lists them only.",
+        group="tasks",
+        schema=ClearSchema,
+        handler=task_commands.clear,
+        cli=task_commands.clear_command,
+        changes_state=lambda args: not args.get("dry_run"),
+        dag_access=("PUT", "TASK_INSTANCE"),
+    ),
+    Endpoint(
+        name="backfill",
+        description="Run a DAG for a date range (airflow dags backfill) as a background job.",
+        group="runs",
+        schema=BackfillSchema,
+        handler=task_commands.backfill,
+        cli=task_commands.backfill_command,
+        changes_state=True,
+        dag_access=("POST", "RUN"),
+    ),
+    Endpoint(
+        name="scheduler",
+        description="Start a scheduler (num_runs, subdir) as a background job.",
+        group="processes",
+        schema=SchedulerSchema,
+        handler=processes.scheduler,
+        cli=processes.scheduler_command,
+        changes_state=True,
+    ),
+    Endpoint(
+        name="worker",
+        description="Start a Celery worker (queues, concurrency, hostname) as a background job.",
+        group="processes",
+        schema=WorkerSchema,
+        handler=processes.worker,
+        cli=processes.worker_command,
+        changes_state=True,
+    ),
+    Endpoint(
+        name="flower",
+        description="Start Flower, the Celery monitoring UI (hostname, port, broker_api), as a background job.",
+        group="processes",
+        schema=FlowerSchema,
+        handler=processes.flower,
+        cli=processes.flower_command,
+        changes_state=True,
+    ),
+    Endpoint(
+        name="kerberos",
+        description="Start the Kerberos ticket renewer (principal, keytab) as a background job; "
+        "needs apache-airflow[kerberos].",
+        group="processes",
+        schema=KerberosSchema,
+        handler=processes.kerberos,
+        cli=processes.kerberos_command,
+        changes_state=True,
+    ),
+    Endpoint(
+        name="serve_logs",
+        description="Start the worker log server (airflow.utils.serve_logs) as a background job.",
+        group="processes",
+        schema=ServeLogsSchema,
+        handler=processes.serve_logs,
+        cli=lambda args: ["serve_logs"],
+        changes_state=True,
+    ),
+    Endpoint(
+        name="jobs",
+        description="Background jobs: all of them, or one (job_id) with its state, exit code and log tail.",
+        group="processes",
+        schema=JobsSchema,
+        handler=processes.list_jobs,
+        cli=lambda args: ["jobs", *([args["job_id"]] if args.get("job_id") else [])],
+    ),
+    Endpoint(
+        name="stop_job",
+        description="Stop a background job (SIGTERM to its processes, SIGKILL after a grace period).",
+        group="processes",
+        schema=StopJobSchema,
+        handler=processes.stop_job,
+        cli=lambda args: ["stop_job", args["job_id"]],
+        changes_state=True,
+    ),
+    Endpoint(
+        name="deploy_dag",
+        description="Upload a DAG file (multipart POST, file part dag_file; force, pause, unpause). It is "
+        "parsed before it is installed and written to the database at once.",
+        group="deployment",
+        schema=DeployDagSchema,
+        handler=dag_files.deploy_dag,
+        cli=lambda args: ["deploy_dag"],
+        changes_state=True,
+    ),
+    Endpoint(
+        name="delete_dag",
+        description="Delete a DAG's records (refused while tasks run); delete_file=true also removes its "
+        "file when it holds only this DAG.",
+        group="deployment",
+        schema=DeleteDagSchema,
+        handler=dag_files.delete_dag,
+        cli=lambda args: ["dags", "delete", "--yes", args["dag_id"]],
+        changes_state=True,
+        dag_access=("DELETE", None),
+    ),
+    Endpoint(
+        name="refresh_dag",
+        description="Re-parse a DAG's file into the database now.",
+        group="deployment",
+        schema=RefreshDagSchema,
+        handler=dag_files.refresh_dag,
+        cli=lambda args: ["dags", "reserialize", "--subdir", "<fileloc of " + args["dag_id"] + ">"],
+        changes_state=True,
+        dag_access=("PUT", None),
+    ),
+    Endpoint(
+        name="refresh_all_dags",
+        description="Re-parse the whole DAGs folder into the database; DAGs whose files are gone become inactive.",
+        group="deployment",
+        schema=RefreshAllDagsSchema,
+        handler=dag_files.refresh_all_dags,
+        cli=lambda args: ["dags", "reserialize"],
+        changes_state=True,
     ),
 )
 

@@ -1,0 +1,122 @@
+"""Arguments shared by commands that run as processes, and of the daemon and jobs endpoints."""
+
+from __future__ import annotations
+
+import re
+
+from marshmallow import ValidationError, fields, post_load, validate
+
+from rest_api_plugin.schemas.base import ArgumentsSchema
+from rest_api_plugin.schemas.fields import Flag, Key, Text
+
+MAX_WAIT_SECONDS = 3600
+QUEUES = re.compile(r"^[\w.-]+(,[\w.-]+)*$")
+HOSTNAME = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,255}$")
+CELERY_HOSTNAME = re.compile(r"^[\w.@%:-]{1,255}$")  # e.g. worker1@%h
+
+
+class DagFolderPath(fields.String):
+    """``subdir``: a file or folder inside the DAGs folder (relative paths are taken from it)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from rest_api_plugin.services.dag_files import inside_dags_folder
+
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip() or len(text) > 1000:
+            raise ValidationError("subdir must be a path inside the DAGs folder.")
+        path = inside_dags_folder(text)
+        if path is None:
+            raise ValidationError("subdir must be a path inside the DAGs folder.")
+        return str(path)
+
+
+class IgnoresLegacyArguments(ArgumentsSchema):
+    """Accepts arguments the original plugin had that mean nothing on Airflow 2, and lists them.
+
+    A subclass names its ignored fields in ``IGNORED``; the ones given end up in ``args["ignored"]``.
+    """
+
+    IGNORED: tuple[str, ...] = ()
+
+    @post_load
+    def collect_ignored(self, data, **kwargs):
+        ignored = []
+        for name in self.IGNORED:
+            if name in data:
+                data.pop(name)
+                ignored.append(self.fields[name].data_key or name)
+        data["ignored"] = ignored
+        return data
+
+
+class DaemonLegacy(IgnoresLegacyArguments):
+    """The original daemons' process options: the plugin manages the process itself on Airflow 2."""
+
+    pid = Text(1000)
+    daemon = Flag()
+    stdout = Text(1000)
+    stderr = Text(1000)
+    log_file = Text(1000, data_key="log-file")
+
+    IGNORED = ("pid", "daemon", "stdout", "stderr", "log_file")
+
+
+class Waits(ArgumentsSchema):
+    """``wait=true`` waits for the job (at most ``timeout`` seconds, bounded by the CLI timeout)."""
+
+    wait = Flag(load_default=False)
+    timeout = fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_WAIT_SECONDS))
+
+
+class SchedulerSchema(DaemonLegacy, Waits):
+    dag_id = Key("dag_id")  # the Airflow 1 scheduler's -d; Airflow 2's scheduler has none
+    subdir = DagFolderPath()
+    num_runs = fields.Integer(strict=False, validate=validate.Range(min=-1))
+    run_duration = fields.Integer(strict=False, data_key="run-duration")
+    do_pickle = Flag()
+    skip_serve_logs = Flag()
+
+    IGNORED = (*DaemonLegacy.IGNORED, "dag_id", "run_duration")
+
+
+class WorkerSchema(DaemonLegacy, Waits):
+    queues = fields.String(validate=validate.Regexp(QUEUES, error="queues is a comma-separated list of names."))
+    concurrency = fields.Integer(strict=False, validate=validate.Range(min=1, max=1000))
+    hostname = fields.String(validate=validate.Regexp(CELERY_HOSTNAME, error="Not a valid Celery node name."))
+    do_pickle = Flag()  # Airflow 1 only
+
+    IGNORED = (*DaemonLegacy.IGNORED, "do_pickle")
+
+
+class FlowerSchema(DaemonLegacy, Waits):
+    hostname = fields.String(validate=validate.Regexp(HOSTNAME, error="Not a valid host name."))
+    port = fields.Integer(strict=False, validate=validate.Range(min=1, max=65535))
+    broker_api = Text(1000)
+    url_prefix = Text(200)
+    flower_conf = Text(1000)  # a config file read by flower: not taken from a web request
+
+    IGNORED = (*DaemonLegacy.IGNORED, "flower_conf")
+
+
+class KerberosSchema(DaemonLegacy, Waits):
+    principal = Text(500)
+    keytab = Text(1000)
+
+
+class ServeLogsSchema(DaemonLegacy, Waits):
+    pass
+
+
+class JobsSchema(ArgumentsSchema):
+    job_id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,100}$", error="Not a job id."))
+    lines = fields.Integer(strict=False, load_default=100, validate=validate.Range(min=1, max=10_000))
+
+
+class StopJobSchema(ArgumentsSchema):
+    job_id = fields.String(
+        required=True,
+        error_messages={"required": "job_id is required."},
+        validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,100}$", error="Not a job id."),
+    )
+
+

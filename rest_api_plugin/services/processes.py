@@ -1,0 +1,142 @@
+"""Long-running Airflow processes as background jobs: scheduler, celery worker and flower, kerberos, the log
+server; and the jobs and stop_job endpoints. Also ``run_job``, which test, run and backfill share."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from rest_api_plugin import cli, jobs
+from rest_api_plugin.cli import option, positional
+from rest_api_plugin.errors import Conflict
+from rest_api_plugin.result import CallContext, Result
+
+LOG_LINES_IN_ANSWER = 2000
+KERBEROS_MISSING = "kerberos is not available: pip install 'apache-airflow[kerberos]'"
+CELERY_MISSING = "The celery commands are not available: pip install 'apache-airflow-providers-celery'"
+
+
+def ignored_warning(args: dict) -> str | None:
+    ignored = args.get("ignored")
+    if not ignored:
+        return None
+    return f"Ignored on Airflow 2 (no longer meaningful): {', '.join(ignored)}"
+
+
+def run_job(name: str, command: list[str], args: dict, ctx: CallContext, env: dict | None = None) -> Result:
+    """Start ``airflow COMMAND`` as a job. With ``wait``, answer with its output once it ends, or after
+    ``timeout`` seconds (never more than the CLI timeout, below the webserver's worker timeout)."""
+    job = jobs.start(name, command, env=env, requested_by=ctx.identity.name)
+    warning = ignored_warning(args)
+    if not args.get("wait"):
+        return Result(output=f"Started job {job['job_id']} (pid {job['pid']}): {job['command']}",
+                      data=job, warning=warning)
+    seconds = min(args.get("timeout") or cli.timeout(), cli.timeout())
+    job = jobs.wait(job["job_id"], seconds)
+    if job["state"] == "running":
+        return Result(
+            output=f"Job {job['job_id']} is still running after {seconds}s: ask api=jobs&job_id={job['job_id']}",
+            data=job, warning=warning, http_status=202,
+        )
+    output = cli.filter_noise(jobs.log_tail(job["job_id"], LOG_LINES_IN_ANSWER))
+    if job["state"] != "success":
+        ended = f"signal {job['signal']}" if job["signal"] else f"exit code {job['exit_code']}"
+        raise Conflict(f"{job['command']} ended with {ended}\n{output}", data=job)
+    return Result(output=output, data=job, warning=warning)
+
+
+# --- the equivalent CLI commands ---
+
+def scheduler_command(args: dict) -> list[str]:
+    return [
+        "scheduler",
+        *option("--num-runs", args.get("num_runs")),
+        *option("--do-pickle", args.get("do_pickle")),
+        *option("--skip-serve-logs", args.get("skip_serve_logs")),
+        *option("--subdir", args.get("subdir")),
+    ]
+
+
+def worker_command(args: dict) -> list[str]:
+    return [
+        "celery", "worker",
+        *option("--queues", args.get("queues")),
+        *option("--concurrency", args.get("concurrency")),
+        *option("--celery-hostname", args.get("hostname")),
+    ]
+
+
+def flower_command(args: dict) -> list[str]:
+    return [
+        "celery", "flower",
+        *option("--hostname", args.get("hostname")),
+        *option("--port", args.get("port")),
+        *option("--broker-api", args.get("broker_api")),
+        *option("--url-prefix", args.get("url_prefix")),
+    ]
+
+
+def kerberos_command(args: dict) -> list[str]:
+    principal = [positional(args["principal"])] if args.get("principal") else []
+    return ["kerberos", *option("--keytab", args.get("keytab")), *principal]
+
+
+# --- endpoints ---
+
+def scheduler(args: dict, ctx: CallContext) -> Result:
+    return run_job("scheduler", scheduler_command(args), args, ctx)
+
+
+def _require_celery() -> None:
+    from airflow.configuration import conf
+
+    if importlib.util.find_spec("airflow.providers.celery") is None:
+        raise Conflict(CELERY_MISSING)
+    executor = conf.get("core", "executor")
+    if "celery" not in executor.lower():
+        raise Conflict(f"airflow celery needs a Celery executor ([core] executor = CeleryExecutor); "
+                       f"this Airflow uses {executor}")
+    try:
+        importlib.import_module("airflow.providers.celery.executors.celery_executor")
+    except Exception as err:
+        raise Conflict(f"The celery provider does not load ({type(err).__name__}: {err}): "
+                       "install a celery version that matches apache-airflow-providers-celery")
+
+
+def worker(args: dict, ctx: CallContext) -> Result:
+    _require_celery()
+    return run_job("worker", worker_command(args), args, ctx)
+
+
+def flower(args: dict, ctx: CallContext) -> Result:
+    _require_celery()
+    return run_job("flower", flower_command(args), args, ctx)
+
+
+def kerberos(args: dict, ctx: CallContext) -> Result:
+    if importlib.util.find_spec("kerberos") is None:
+        raise Conflict(KERBEROS_MISSING)
+    return run_job("kerberos", kerberos_command(args), args, ctx)
+
+
+def serve_logs(args: dict, ctx: CallContext) -> Result:
+    return run_job("serve_logs", cli.serve_logs_command(), args, ctx)
+
+
+def list_jobs(args: dict, ctx: CallContext) -> Result:
+    if args.get("job_id"):
+        job = jobs.describe(jobs.load(args["job_id"]), tail_lines=args["lines"])
+        return Result(output=f"{_summary(job)}\n{job['log_tail']}", data=job)
+    found = jobs.list_all()
+    return Result(output="\n".join(_summary(job) for job in found) or "No jobs",
+                  data={"jobs": found, "total_entries": len(found)})
+
+
+def _summary(job: dict) -> str:
+    ended = f" exit_code={job['exit_code']}" if job["exit_code"] is not None else ""
+    ended += f" signal={job['signal']}" if job["signal"] else ""
+    return f"{job['job_id']}: {job['state']}{ended} pid={job['pid']} started={job['started_at']} {job['command']}"
+
+
+def stop_job(args: dict, ctx: CallContext) -> Result:
+    job = jobs.stop(args["job_id"], requested_by=ctx.identity.name)
+    return Result(output=f"Job {job['job_id']} stopped: {_summary(job)}", data=job)

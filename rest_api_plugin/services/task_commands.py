@@ -1,0 +1,256 @@
+"""render, task_failed_deps and clear (in-process, from the serialized DAG as the webserver's own pages
+do), and test, run and backfill (``airflow`` subprocesses run as background jobs)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from rest_api_plugin.cli import option, positional
+from rest_api_plugin.errors import Conflict, NotFound
+from rest_api_plugin.result import CallContext, Result
+from rest_api_plugin.services import serializers
+from rest_api_plugin.services.dags import get_dag_model, get_serialized_dag
+from rest_api_plugin.services.processes import ignored_warning, run_job
+
+RULE = "# " + "-" * 58
+
+
+# --- the equivalent CLI commands (also what test, run and backfill run) ---
+
+def _run_named(args: dict) -> list[str]:
+    if args.get("logical_date"):
+        return [positional(args["logical_date"].isoformat())]
+    return [positional(args["run_id"])] if args.get("run_id") else []
+
+
+def _map_index(args: dict) -> list[str]:
+    return option("--map-index", args["map_index"]) if args.get("map_index", -1) >= 0 else []
+
+
+def render_command(args: dict) -> list[str]:
+    return ["tasks", "render", *_map_index(args), args["dag_id"], args["task_id"], *_display_date(args)]
+
+
+def failed_deps_command(args: dict) -> list[str]:
+    return ["tasks", "failed-deps", *_map_index(args), args["dag_id"], args["task_id"], *_display_date(args)]
+
+
+def _display_date(args: dict) -> list[str]:
+    return [args["logical_date"].isoformat()] if args.get("logical_date") else [args.get("run_id", "")]
+
+
+def clear_command(args: dict) -> list[str]:
+    return [
+        "tasks", "clear", "--yes",
+        *option("--task-regex", args.get("task_regex")),
+        *option("--start-date", args.get("start_date")),
+        *option("--end-date", args.get("end_date")),
+        *option("--upstream", args.get("upstream")),
+        *option("--downstream", args.get("downstream")),
+        *option("--only-failed", args.get("only_failed")),
+        *option("--only-running", args.get("only_running")),
+        args["dag_id"],
+    ]
+
+
+def test_command(args: dict) -> list[str]:
+    params = json.dumps(args["task_params"]) if args.get("task_params") else None
+    return [
+        "tasks", "test",
+        *option("--dry-run", args.get("dry_run")),
+        *option("--task-params", params),
+        *_map_index(args),
+        *option("--subdir", args.get("subdir")),
+        positional(args["dag_id"]), positional(args["task_id"]), *_run_named(args),
+    ]
+
+
+def run_command(args: dict) -> list[str]:
+    return [
+        "tasks", "run",
+        *option("--mark-success", args.get("mark_success")),
+        *option("--force", args.get("force")),
+        *option("--pool", args.get("pool")),
+        *option("--local", args.get("local")),
+        *option("--ignore-all-dependencies", args.get("ignore_all_dependencies")),
+        *option("--ignore-dependencies", args.get("ignore_dependencies")),
+        *option("--depends-on-past", "ignore" if args.get("ignore_depends_on_past") else None),
+        *_map_index(args),
+        *option("--subdir", args.get("subdir")),
+        positional(args["dag_id"]), positional(args["task_id"]), *_run_named(args),
+    ]
+
+
+def backfill_command(args: dict) -> list[str]:
+    conf = json.dumps(args["conf"]) if args.get("conf") else None
+    return [
+        "dags", "backfill", "--yes",
+        *option("--start-date", args.get("start_date")),
+        *option("--end-date", args.get("end_date")),
+        *option("--task-regex", args.get("task_regex")),
+        *option("--mark-success", args.get("mark_success")),
+        *option("--local", args.get("local")),
+        *option("--ignore-dependencies", args.get("ignore_dependencies")),
+        *option("--ignore-first-depends-on-past", args.get("ignore_first_depends_on_past")),
+        *option("--pool", args.get("pool")),
+        *option("--dry-run", args.get("dry_run")),
+        *option("--conf", conf),
+        *option("--rerun-failed-tasks", args.get("rerun_failed_tasks")),
+        *option("--reset-dagruns", args.get("reset_dagruns")),
+        *option("--run-backwards", args.get("run_backwards")),
+        *option("--continue-on-failures", args.get("continue_on_failures")),
+        *option("--disable-retry", args.get("disable_retry")),
+        *option("--subdir", args.get("subdir")),
+        positional(args["dag_id"]),
+    ]
+
+
+# --- in-process endpoints ---
+
+def _task(dag, task_id: str):
+    if not dag.has_task(task_id):
+        raise NotFound(f"Task {task_id} not found in DAG {dag.dag_id}")
+    return dag.get_task(task_id)
+
+
+def _named_run(dag, args: dict, session, in_memory: bool):
+    """The run named by run_id or logical date; with ``in_memory``, an unsaved run at that date."""
+    from airflow.models import DagRun
+
+    query = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id)
+    if args.get("run_id"):
+        run = query.filter(DagRun.run_id == args["run_id"]).one_or_none()
+    else:
+        run = query.filter(DagRun.execution_date == args["logical_date"]).one_or_none()
+    if run is not None:
+        return run, True
+    if in_memory and args.get("logical_date"):
+        date = args["logical_date"]
+        return DagRun(
+            dag_id=dag.dag_id,
+            run_id=args.get("run_id") or f"rest_api_render__{date.isoformat()}",
+            execution_date=date,
+            data_interval=dag.timetable.infer_manual_data_interval(run_after=date),
+        ), False
+    named = args.get("run_id") or args["logical_date"].isoformat()
+    raise NotFound(f"DagRun for {dag.dag_id} with run_id or execution_date of {named!r} not found")
+
+
+def _task_instance(args: dict, session, in_memory: bool):
+    from airflow.models import TaskInstance
+
+    dag = get_serialized_dag(args["dag_id"])
+    task = _task(dag, args["task_id"])
+    run, saved = _named_run(dag, args, session, in_memory)
+    ti = run.get_task_instance(task.task_id, map_index=args["map_index"], session=session) if saved else None
+    if ti is None:
+        if not in_memory:
+            raise NotFound(f"TaskInstance for {dag.dag_id}.{task.task_id} in run {run.run_id} not found")
+        ti = TaskInstance(task, run_id=run.run_id, map_index=args["map_index"])
+        ti.dag_run = run
+    ti.refresh_from_task(task)
+    return ti
+
+
+def render(args: dict, ctx: CallContext) -> Result:
+    """The task's template fields rendered for that date, as ``airflow tasks render`` prints them."""
+    from airflow.utils.session import create_session
+    from airflow.utils.task_instance_session import set_current_task_instance_session
+
+    with create_session() as session, set_current_task_instance_session(session=session):
+        ti = _task_instance(args, session, in_memory=True)
+        try:
+            ti.render_templates()
+        except Exception as err:  # a template error is the DAG's, not the request's
+            raise Conflict(f"Rendering {args['dag_id']}.{args['task_id']} failed: {type(err).__name__}: {err}")
+        rendered = {attr: _jsonable(getattr(ti.task, attr, None)) for attr in ti.task.template_fields}
+        data = {"dag_id": args["dag_id"], "task_id": args["task_id"], "run_id": ti.run_id, "rendered": rendered}
+        session.rollback()  # rendering must leave no trace in the database
+    blocks = [f"{RULE}\n# property: {attr}\n{RULE}\n{_text(value)}\n" for attr, value in rendered.items()]
+    return Result(output="\n".join(blocks), data=data)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
+
+
+def task_failed_deps(args: dict, ctx: CallContext) -> Result:
+    """Why the scheduler would not queue this task instance, as ``airflow tasks failed-deps`` says."""
+    from airflow.ti_deps.dep_context import DepContext
+    from airflow.ti_deps.dependencies_deps import SCHEDULER_QUEUED_DEPS
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = _task_instance(args, session, in_memory=False)
+        failed = [
+            {"dep_name": dep.dep_name, "reason": dep.reason}
+            for dep in ti.get_failed_dep_statuses(dep_context=DepContext(deps=SCHEDULER_QUEUED_DEPS), session=session)
+        ]
+        data = {**serializers.task_instance(ti), "failed_dependencies": failed}
+    if failed:
+        output = "\n".join(["Task instance dependencies not met:", *(f"{d['dep_name']}: {d['reason']}" for d in failed)])
+    else:
+        output = "Task instance dependencies are all met."
+    return Result(output=output, data=data)
+
+
+def clear(args: dict, ctx: CallContext) -> Result:
+    """Clear task instances (never asks for a confirmation); ``dry_run`` only lists them."""
+    from airflow.utils.session import create_session
+
+    dag = get_serialized_dag(args["dag_id"])
+    if args.get("task_regex"):
+        dag = dag.partial_subset(
+            task_ids_or_regex=args["task_regex"],
+            include_upstream=args["upstream"],
+            include_downstream=args["downstream"],
+        )
+    selection = dict(
+        start_date=args.get("start_date"),
+        end_date=args.get("end_date"),
+        only_failed=args["only_failed"],
+        only_running=args["only_running"],
+    )
+    with create_session() as session:
+        tis = dag.clear(**selection, dry_run=True, session=session) if dag.task_dict else []
+        described = [serializers.task_instance(ti) for ti in sorted(tis, key=lambda t: (t.run_id, t.task_id))]
+    if described and not args["dry_run"]:
+        dag.clear(**selection)
+    verb = "would be cleared (dry run)" if args["dry_run"] else "cleared"
+    lines = [f"<TaskInstance: {t['dag_id']}.{t['task_id']} {t['run_id']} [{t['state']}]>" for t in described]
+    output = "\n".join([*lines, f"{len(described)} task instance(s) {verb}"])
+    data = {"dag_id": args["dag_id"], "dry_run": args["dry_run"], "count": len(described), "task_instances": described}
+    return Result(output=output, data=data, warning=ignored_warning(args))
+
+
+# --- subprocess endpoints, run as jobs ---
+
+def _require_task(args: dict) -> None:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        get_dag_model(args["dag_id"], session)
+    _task(get_serialized_dag(args["dag_id"]), args["task_id"])
+
+
+def test(args: dict, ctx: CallContext) -> Result:
+    _require_task(args)
+    return run_job("test", test_command(args), args, ctx)
+
+
+def run(args: dict, ctx: CallContext) -> Result:
+    _require_task(args)
+    return run_job("run", run_command(args), args, ctx)
+
+
+def backfill(args: dict, ctx: CallContext) -> Result:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        get_dag_model(args["dag_id"], session)
+    return run_job("backfill", backfill_command(args), args, ctx)

@@ -1,0 +1,239 @@
+"""render, task_failed_deps, clear (in-process) and test, run, backfill (airflow subprocesses as jobs).
+
+Subprocess calls cost ~2-3 s each: a few real ones, and hostile input that is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import FAILING_DAG, dag_source, forget_dag, write_dag_file
+
+DATE = "2024-03-01T00:00:00+00:00"
+MARKER = "/tmp/rest_api_plugin_pwned"
+HOSTILE = [f"; touch {MARKER}", f"$(touch {MARKER})", f"`touch {MARKER}`", f"| touch {MARKER}", "--help", "-x"]
+
+
+@pytest.fixture
+def sample_run(app):
+    """A run of sample_dag at DATE, with its task instances."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.utils import timezone
+
+    return trigger_dag("sample_dag", run_id="cmd_run", execution_date=timezone.parse(DATE))
+
+
+@pytest.fixture(autouse=True)
+def no_marker():
+    import os
+
+    if os.path.exists(MARKER):
+        os.unlink(MARKER)
+    yield
+    assert not os.path.exists(MARKER), "a hostile argument ran a command"
+
+
+def ti_states(dag_id: str, run_id: str) -> dict:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {ti.task_id: ti.state for ti in session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id)}
+
+
+def set_states(dag_id: str, run_id: str, **states) -> None:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for ti in session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id):
+            ti.state = states.get(ti.task_id, ti.state)
+
+
+def dag_runs(dag_id: str) -> list:
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return [(run.run_type, run.execution_date.isoformat(), run.state)
+                for run in session.query(DagRun).filter_by(dag_id=dag_id).order_by(DagRun.execution_date)]
+
+
+class TestRender:
+    def test_renders_the_template_for_the_date_without_a_run(self, call):
+        body = call("render", dag_id="sample_dag", task_id="extract", execution_date="2024-01-02").get_json()
+        assert body["status"] == "OK", body
+        assert "# property: bash_command" in body["output"]
+        assert "echo extract 2024-01-02" in body["output"]
+        assert body["data"]["rendered"]["bash_command"] == "echo extract 2024-01-02"
+        assert body["airflow_cmd"] == "airflow tasks render sample_dag extract 2024-01-02T00:00:00+00:00"
+        assert dag_runs("sample_dag") == []  # rendering leaves nothing behind
+
+    def test_renders_for_an_existing_run_by_run_id(self, call, sample_run):
+        body = call("render", dag_id="sample_dag", task_id="extract", run_id="cmd_run").get_json()
+        assert body["data"]["rendered"]["bash_command"] == "echo extract 2024-03-01"
+
+    @pytest.mark.parametrize("args, status", [
+        ({"dag_id": "no_such_dag", "task_id": "extract", "execution_date": DATE}, 404),
+        ({"dag_id": "sample_dag", "task_id": "no_such_task", "execution_date": DATE}, 404),
+        ({"dag_id": "sample_dag", "task_id": "extract", "run_id": "no_such_run"}, 404),
+        ({"dag_id": "sample_dag", "task_id": "extract"}, 400),
+        ({"dag_id": "sample_dag", "task_id": "extract", "execution_date": "soon"}, 400),
+    ])
+    def test_failures(self, call, args, status):
+        body = call("render", **args).get_json()
+        assert (body["http_response_code"], body["status"]) == (status, "ERROR"), body
+
+
+class TestTaskFailedDeps:
+    def test_unmet_trigger_rule(self, call, sample_run):
+        body = call("task_failed_deps", dag_id="sample_dag", task_id="load", execution_date=DATE).get_json()
+        assert body["status"] == "OK", body
+        assert body["output"].startswith("Task instance dependencies not met:")
+        names = {dep["dep_name"] for dep in body["data"]["failed_dependencies"]}
+        assert "Trigger Rule" in names
+
+    def test_without_a_run_is_404(self, call):
+        body = call("task_failed_deps", dag_id="sample_dag", task_id="load", execution_date=DATE).get_json()
+        assert body["http_response_code"] == 404
+        assert "not found" in body["output"]
+
+
+class TestClear:
+    def test_task_regex_clears_only_matching_tasks(self, call, sample_run):
+        set_states("sample_dag", "cmd_run", extract="success", load="success")
+        body = call("clear", dag_id="sample_dag", task_regex="^extract$", no_confirm="").get_json()
+        assert body["status"] == "OK", body
+        assert body["data"]["count"] == 1
+        assert ti_states("sample_dag", "cmd_run") == {"extract": None, "load": "success"}
+
+    def test_downstream_and_only_failed(self, call, sample_run):
+        set_states("sample_dag", "cmd_run", extract="success", load="failed")
+        call("clear", dag_id="sample_dag", task_regex="^extract$", downstream="true", only_failed="on")
+        assert ti_states("sample_dag", "cmd_run") == {"extract": "success", "load": None}
+
+    def test_date_range_excludes_other_runs(self, call, sample_run):
+        set_states("sample_dag", "cmd_run", extract="success", load="success")
+        body = call("clear", dag_id="sample_dag", start_date="2024-04-01", end_date="2024-05-01").get_json()
+        assert body["data"]["count"] == 0
+        assert ti_states("sample_dag", "cmd_run") == {"extract": "success", "load": "success"}
+
+    def test_dry_run_changes_nothing(self, call, sample_run):
+        set_states("sample_dag", "cmd_run", extract="success", load="success")
+        body = call("clear", dag_id="sample_dag", dry_run="true").get_json()
+        assert body["data"]["count"] == 2 and "dry run" in body["output"]
+        assert ti_states("sample_dag", "cmd_run") == {"extract": "success", "load": "success"}
+
+    def test_legacy_exclude_subdags_is_ignored_with_a_warning(self, call, sample_run):
+        body = call("clear", dag_id="sample_dag", exclude_subdags="").get_json()
+        assert body["status"] == "OK" and "exclude_subdags" in body["warning"]
+
+    @pytest.mark.parametrize("args, status", [
+        ({"dag_id": "no_such_dag"}, 404),
+        ({"dag_id": "sample_dag", "task_regex": "(unclosed"}, 400),
+        ({"dag_id": "sample_dag", "start_date": "2024-02-01", "end_date": "2024-01-01"}, 400),
+        ({"dag_id": "sample_dag", "only_failed": "perhaps"}, 400),
+    ])
+    def test_failures(self, call, args, status):
+        assert call("clear", **args).get_json()["http_response_code"] == status
+
+
+class TestTestCommand:
+    def test_runs_the_task_and_answers_with_its_log(self, call):
+        body = call("test", dag_id="sample_dag", task_id="extract", execution_date="2024-01-01").get_json()
+        assert body["status"] == "OK", body
+        assert "INFO - extract 2024-01-01" in body["output"]  # the BashOperator's output
+        assert "Filling up the DagBag" not in body["output"]  # loading noise is filtered
+        assert body["data"]["state"] == "success" and body["data"]["exit_code"] == 0
+        assert body["airflow_cmd"] == "airflow tasks test sample_dag extract 2024-01-01T00:00:00+00:00"
+
+    def test_failing_task_is_an_error_with_its_exit_code(self, call):
+        write_dag_file("failing_dag.py", dag_source(FAILING_DAG, dag_id="failing_dag"))
+        try:
+            body = call("test", dag_id="failing_dag", task_id="fails", execution_date="2024-01-01").get_json()
+        finally:
+            (__import__("tests.conftest").conftest.DAGS_FOLDER / "failing_dag.py").unlink()
+            forget_dag("failing_dag")
+        assert (body["status"], body["http_response_code"]) == ("ERROR", 409), body
+        assert "exit code 1" in body["output"] and "about to fail" in body["output"]
+
+    def test_hostile_task_params_are_data(self, call):
+        params = '{"x": "$(touch %s); `touch %s`"}' % (MARKER, MARKER)
+        body = call("test", dag_id="sample_dag", task_id="extract", dry_run="", task_params=params).get_json()
+        assert body["status"] == "OK", body
+        assert "--dry-run" in body["airflow_cmd"] and "--task-params=" in body["airflow_cmd"]
+
+    @pytest.mark.parametrize("value", HOSTILE)
+    @pytest.mark.parametrize("field", ["dag_id", "task_id", "run_id"])
+    def test_hostile_values_run_nothing(self, call, field, value):
+        args = {"dag_id": "sample_dag", "task_id": "extract", "run_id": "r1", field: value}
+        body = call("test", **args).get_json()
+        assert body["status"] == "ERROR" and body["http_response_code"] in (400, 404), body
+
+    def test_option_like_run_id_is_refused_as_positional(self, call):
+        body = call("test", dag_id="sample_dag", task_id="extract", run_id="--help").get_json()
+        assert body["http_response_code"] == 400
+        assert "may not start with '-'" in body["output"]
+
+    def test_subdir_must_stay_in_the_dags_folder(self, call):
+        body = call("test", dag_id="sample_dag", task_id="extract", subdir="../../etc").get_json()
+        assert body["http_response_code"] == 400 and "subdir" in body["data"]["errors"]
+
+
+class TestRunCommand:
+    def test_local_run_records_success(self, call, sample_run):
+        body = call("run", dag_id="sample_dag", task_id="extract", execution_date=DATE, local="on",
+                    ship_dag="", cfg_path="/etc/airflow.cfg").get_json()
+        assert body["status"] == "OK", body
+        assert ti_states("sample_dag", "cmd_run")["extract"] == "success"
+        assert "cfg_path" in body["warning"] and "ship_dag" in body["warning"]
+        assert "/etc/airflow.cfg" not in body["airflow_cmd"]
+
+    def test_flags_become_options(self, call, sample_run):
+        body = call("run", dag_id="sample_dag", task_id="load", execution_date=DATE, wait="false",
+                    mark_success="", force="true", pool="-x", ignore_all_dependencies="on",
+                    ignore_dependencies="", ignore_depends_on_past="").get_json()
+        assert body["status"] == "OK", body
+        for expected in ("--mark-success", "--force", "--pool=-x", "--ignore-all-dependencies",
+                         "--ignore-dependencies", "--depends-on-past=ignore"):
+            assert expected in body["airflow_cmd"]
+        call("stop_job", job_id=body["data"]["job_id"]) if body["data"]["state"] == "running" else None
+
+    @pytest.mark.parametrize("args, status", [
+        ({"dag_id": "sample_dag", "task_id": "extract"}, 400),  # no date
+        ({"dag_id": "no_such_dag", "task_id": "extract", "execution_date": DATE}, 404),
+        ({"dag_id": "sample_dag", "task_id": "nope", "execution_date": DATE}, 404),
+        ({"dag_id": "sample_dag", "task_id": "extract", "execution_date": DATE, "pool": "a b; ls"}, 400),
+    ])
+    def test_failures(self, call, args, status):
+        assert call("run", **args).get_json()["http_response_code"] == status
+
+
+class TestBackfill:
+    def test_creates_the_runs_of_the_date_range(self, call):
+        body = call("backfill", dag_id="other_dag", start_date="2024-01-01", end_date="2024-01-02",
+                    donot_pickle="", include_adhoc="", wait="true", timeout="100").get_json()
+        assert body["status"] == "OK", body
+        assert "donot_pickle" in body["warning"]
+        runs = dag_runs("other_dag")
+        assert [(kind, date[:10], state) for kind, date, state in runs] == [
+            ("backfill", "2024-01-01", "success"), ("backfill", "2024-01-02", "success")]
+
+    def test_returns_a_job_at_once_by_default(self, call):
+        body = call("backfill", dag_id="sample_dag", start_date="2024-01-01", task_regex="; touch " + MARKER,
+                    dry_run="").get_json()
+        assert body["status"] == "OK", body
+        assert body["data"]["job_id"].startswith("backfill_") and body["data"]["pid"] > 0
+        from tests.helpers import poll
+
+        poll(lambda: call("jobs", job_id=body["data"]["job_id"]).get_json()["data"]["state"] != "running")
+
+    @pytest.mark.parametrize("args, status", [
+        ({"dag_id": "sample_dag"}, 400),  # neither start_date nor end_date
+        ({"dag_id": "no_such_dag", "start_date": "2024-01-01"}, 404),
+        ({"dag_id": "--help", "start_date": "2024-01-01"}, 400),
+        ({"dag_id": "sample_dag", "start_date": "2024-01-01", "conf": "[1]"}, 400),
+        ({"dag_id": "sample_dag", "start_date": "2024-01-01", "subdir": "/etc"}, 400),
+    ])
+    def test_failures(self, call, args, status):
+        assert call("backfill", **args).get_json()["http_response_code"] == status
