@@ -1,0 +1,142 @@
+"""End-to-end fixtures: one real ``airflow webserver`` (gunicorn) for the whole e2e session, serving the
+pip-installed plugin, and the webserver's log attached to the report of a failing e2e test.
+
+The webserver is started as a subprocess on a free port with a copy of the environment tests/conftest.py
+prepared (its AIRFLOW_HOME, database, token, basic-auth backend), after the ``app`` fixture has migrated the
+database, stored the sample DAGs and created the users. The database is therefore SQLite in conftest's temp
+folder, or AIRFLOW__DATABASE__SQL_ALCHEMY_CONN when the caller sets it (scripts/run-tests does, for its
+PostgreSQL pass). Tests read effects back from that database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import TOKEN
+
+# Set by the webserver fixture: a callable returning the log's text.
+WEBSERVER_LOG = {"read": None}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    read = WEBSERVER_LOG["read"]
+    if report.failed and read is not None:
+        report.sections.append(("airflow webserver log (last 200 lines)", read()))
+
+
+API = "/admin/rest_api/api"
+STARTUP_DEADLINE = 180  # seconds; a cold start with --preload takes 15-40 s on two cores
+AIRFLOW = [sys.executable, "-m", "airflow"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def webserver_env() -> dict:
+    env = dict(os.environ)  # carries conftest's AIRFLOW_HOME, database, token, auth backends
+    env.update(
+        {
+            "AIRFLOW__WEBSERVER__WORKERS": "1",
+            "AIRFLOW__WEBSERVER__WORKER_REFRESH_INTERVAL": "0",  # no worker rotation during the tests
+            "AIRFLOW__WEBSERVER__WEB_SERVER_MASTER_TIMEOUT": "180",
+            "AIRFLOW__WEBSERVER__WEB_SERVER_WORKER_TIMEOUT": "180",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            # gunicorn >= 22 silently drops header names with "_" (header_map=drop): keep the legacy header.
+            "GUNICORN_CMD_ARGS": "--header-map dangerous",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def tail(path: Path, lines: int = 200) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as err:
+        return f"(no log: {err})"
+
+
+class Webserver:
+    def __init__(self, port: int, env: dict, log: Path):
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = env
+        self.log = log
+
+    def get(self, api: str, headers: dict | None = None, token: str | None = TOKEN, **params):
+        return self.call("GET", api, headers, token, params=params)
+
+    def call(self, method: str, api: str, headers=None, token: str | None = TOKEN, url=None, **kwargs):
+        headers = dict(headers or {})
+        if token is not None:
+            headers["rest_api_plugin_http_token"] = token  # exactly as old clients spell it
+        if url is None:
+            url = f"{self.url}{API}"
+            kwargs["params"] = {"api": api, **(kwargs.get("params") or {})}
+        return requests.request(method, url, headers=headers, timeout=60, **kwargs)
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"airflow webserver exited with {proc.returncode}:\n{tail(log)}")
+        try:
+            if requests.get(f"{url}/health", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"airflow webserver not up at {url} within {STARTUP_DEADLINE} s:\n{tail(log)}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the whole process group (airflow webserver, gunicorn master and workers), then SIGKILL."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def webserver(app, tmp_path_factory):
+    env = webserver_env()
+    folder = tmp_path_factory.mktemp("webserver")
+    log = folder / "webserver.log"
+    port = free_port()
+    WEBSERVER_LOG["read"] = lambda: tail(log)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*AIRFLOW, "webserver", "--port", str(port), "--hostname", "127.0.0.1",
+             "--pid", str(folder / "webserver.pid")],
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so stop() reaches gunicorn's workers too
+        )
+    try:
+        wait_until_up(proc, f"http://127.0.0.1:{port}", log)
+        yield Webserver(port, env, log)
+    finally:
+        stop(proc)
+        WEBSERVER_LOG["read"] = None
