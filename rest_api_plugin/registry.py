@@ -59,6 +59,7 @@ class Endpoint:
     cli: CliBuilder  # the equivalent `airflow ...` command, for display (and for CLI-backed endpoints)
     changes_state: Union[bool, Callable[[dict], bool]] = False
     dag_access: tuple | None = None  # (method, DagAccessEntity name or None) checked per DAG for users
+    example: str = ""  # a typical query string (after api=NAME), for the docs and the page
 
     @property
     def permission(self) -> str:
@@ -127,6 +128,7 @@ def _connections_cli(args: dict) -> list:
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         name="version",
+        example="",
         description="The version of Airflow that is running.",
         group="about",
         schema=NoArgumentsSchema,
@@ -135,6 +137,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="rest_api_plugin_version",
+        example="",
         description="The version of this REST API plugin.",
         group="about",
         schema=NoArgumentsSchema,
@@ -143,6 +146,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="list_dags",
+        example="report=true",
         description="List the DAGs in the database; report=true adds the DAG files' import errors.",
         group="dags",
         schema=ListDagsSchema,
@@ -151,6 +155,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="list_tasks",
+        example="dag_id=sample_dag&tree=true",
         description="List the tasks of a DAG (tree=true draws the dependency tree).",
         group="dags",
         schema=ListTasksSchema,
@@ -160,6 +165,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="pause",
+        example="dag_id=sample_dag",
         description="Pause a DAG.",
         group="dags",
         schema=DagSchema,
@@ -170,6 +176,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="unpause",
+        example="dag_id=sample_dag",
         description="Resume a paused DAG.",
         group="dags",
         schema=DagSchema,
@@ -180,6 +187,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="trigger_dag",
+        example="dag_id=sample_dag&run_id=my_run&conf=%7B%22key%22%3A%22value%22%7D",
         description="Trigger a DAG run, with an optional run_id, conf (URL-encoded JSON) and logical date.",
         group="runs",
         schema=TriggerDagSchema,
@@ -196,6 +204,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="dag_state",
+        example="dag_id=sample_dag&execution_date=2024-01-02T00:00:00",
         description="The state of a DAG run, named by its execution_date (or run_id).",
         group="runs",
         schema=DagStateSchema,
@@ -205,6 +214,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="task_state",
+        example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="The state of a task instance.",
         group="tasks",
         schema=TaskSchema,
@@ -214,6 +224,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="pool",
+        example="cmd=set&pool_name=my_pool&slot_count=5&pool_description=nightly+loads",
         description="Pools: cmd=set with pool_name, slot_count and pool_description; get=NAME; "
         "delete=NAME; with no action, list them.",
         group="pools",
@@ -224,6 +235,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="variables",
+        example="cmd=set&key=my_key&value=my_value",
         description="Variables: cmd=set with key and value; get=KEY (json, default); delete=KEY; "
         "import=JSON object; export; with no action, list the keys.",
         group="variables",
@@ -234,6 +246,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="connections",
+        example="add=on&conn_id=my_db&conn_uri=postgres%3A%2F%2Fuser%3Apass%40db.example.com%3A5432%2Fsales",
         description="Connections: list; add with conn_id and conn_uri (or conn_type and fields); "
         "delete with conn_id. Passwords are never shown.",
         group="connections",
@@ -249,6 +262,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 ENDPOINTS += (
     Endpoint(
         name="render",
+        example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="Render a task instance's template fields for an execution_date (or run_id).",
         group="tasks",
         schema=TaskSchema,
@@ -258,6 +272,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="task_failed_deps",
+        example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="Why the scheduler would not queue a task instance: its unmet dependencies.",
         group="tasks",
         schema=TaskSchema,
@@ -267,6 +282,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="test",
+        example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&dry_run=true",
         description="Test a task instance (airflow tasks test; dry_run, task_params). Waits for the output "
         "by default (wait=false: a background job).",
         group="tasks",
@@ -278,6 +294,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="run",
+        example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&local=true",
         description="Run a task instance (airflow tasks run). Waits for the output by default "
         "(wait=false: a background job).",
         group="tasks",
@@ -289,6 +306,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="clear",
+        example="dag_id=sample_dag&task_regex=extract&start_date=2024-01-01&end_date=2024-01-31&downstream=true",
         description="Clear task instances (task_regex, start_date, end_date, upstream, downstream, "
         "only_failed, only_running); never asks for a confirmation. dry_run lists them only.",
         group="tasks",
@@ -300,6 +318,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="backfill",
+        example="dag_id=sample_dag&start_date=2024-01-01&end_date=2024-01-03",
         description="Run a DAG for a date range (airflow dags backfill) as a background job.",
         group="runs",
         schema=BackfillSchema,
@@ -310,6 +329,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="scheduler",
+        example="num_runs=1",
         description="Start a scheduler (num_runs, subdir) as a background job.",
         group="processes",
         schema=SchedulerSchema,
@@ -319,6 +339,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="worker",
+        example="queues=default&concurrency=4",
         description="Start a Celery worker (queues, concurrency, hostname) as a background job.",
         group="processes",
         schema=WorkerSchema,
@@ -328,6 +349,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="flower",
+        example="hostname=0.0.0.0&port=5555",
         description="Start Flower, the Celery monitoring UI (hostname, port, broker_api), as a background job.",
         group="processes",
         schema=FlowerSchema,
@@ -337,6 +359,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="kerberos",
+        example="principal=airflow%40EXAMPLE.COM&keytab=%2Fetc%2Fairflow.keytab",
         description="Start the Kerberos ticket renewer (principal, keytab) as a background job; "
         "needs apache-airflow[kerberos].",
         group="processes",
@@ -347,6 +370,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="serve_logs",
+        example="",
         description="Start the worker log server (airflow.utils.serve_logs) as a background job.",
         group="processes",
         schema=ServeLogsSchema,
@@ -356,6 +380,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="jobs",
+        example="job_id=JOB_ID",
         description="Background jobs: all of them, or one (job_id) with its state, exit code and log tail.",
         group="processes",
         schema=JobsSchema,
@@ -364,6 +389,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="stop_job",
+        example="job_id=JOB_ID",
         description="Stop a background job (SIGTERM to its processes, SIGKILL after a grace period).",
         group="processes",
         schema=StopJobSchema,
@@ -373,6 +399,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="deploy_dag",
+        example="dag_file=@my_dag.py&force=on&unpause=on",
         description="Upload a DAG file (multipart POST, file part dag_file; force, pause, unpause). It is "
         "parsed before it is installed and written to the database at once.",
         group="deployment",
@@ -383,6 +410,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="delete_dag",
+        example="dag_id=my_dag",
         description="Delete a DAG's records (refused while tasks run); delete_file=true also removes its "
         "file when it holds only this DAG.",
         group="deployment",
@@ -394,6 +422,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="refresh_dag",
+        example="dag_id=sample_dag",
         description="Re-parse a DAG's file into the database now.",
         group="deployment",
         schema=RefreshDagSchema,
@@ -404,6 +433,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="refresh_all_dags",
+        example="",
         description="Re-parse the whole DAGs folder into the database; DAGs whose files are gone become inactive.",
         group="deployment",
         schema=RefreshAllDagsSchema,
