@@ -44,6 +44,11 @@ def token_header_name() -> str:
     return _get("rest_api_plugin_http_token_header_name") or DEFAULT_TOKEN_HEADER
 
 
+def accept_legacy_token_header() -> bool:
+    """Let the token header through gunicorn's header_map=drop when its name has "_" (gunicorn_headers)."""
+    return _get_bool("accept_legacy_token_header", True)
+
+
 def token_grants() -> list[str]:
     """What a valid token may call: ``all`` (default), ``read`` or endpoint names, comma separated."""
     return _get_list("token_grants") or ["all"]
