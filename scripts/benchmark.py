@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Latency of each plugin endpoint next to the CLI command it replaces and Airflow's stable REST API.
+
+One run, one app, one database: a temporary AIRFLOW_HOME with SQLite, the sample DAGs of tests/dags and
+an admin user. The plugin and the stable API (/api/v1) are called through the Flask test client of
+``airflow.www.app.create_app(testing=True)`` in this process with the same basic-auth user, so both pay
+for authentication, permission checks, the database and JSON; the CLI runs as ``airflow ...``
+subprocesses against the same database (a new interpreter each time: that is what the plugin replaces).
+
+    .venv/bin/python scripts/benchmark.py                  # about 2-3 minutes (the CLI dominates)
+    .venv/bin/python scripts/benchmark.py --runs 100 --cli-runs 5
+    .venv/bin/python scripts/benchmark.py --no-cli         # in-process only, a few seconds
+    .venv/bin/python scripts/benchmark.py --profile list_dags --profile-api   # cProfile one endpoint
+
+Not a test: it prints figures. Medians, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME = Path(tempfile.mkdtemp(prefix="rest-api-plugin-bench-"))
+TOKEN = "bench-token"
+PASSWORD = "bench-password"
+RUN_ID = "bench_run"
+RUN_DATE = "2024-03-04T05:06:07+00:00"
+
+# Before Airflow is first imported: this process and the CLI subprocesses share these settings.
+for name in [n for n in os.environ if n.startswith("AIRFLOW")]:
+    del os.environ[name]
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(HOME),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(HOME / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__FERNET_KEY": "x5cZ6Yx0ALzTZ9GT4LqXJvQ9E0hQ1Lxp3OZQ_3gtBXg=",
+        "AIRFLOW__WEBSERVER__SECRET_KEY": "rest-api-plugin-benchmark",
+        "AIRFLOW__WEBSERVER__AUTH_RATE_LIMITED": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__REST_API_PLUGIN__REST_API_PLUGIN_EXPECTED_HTTP_TOKEN": TOKEN,
+        "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,"
+        "airflow.providers.fab.auth_manager.api.auth.backend.session",
+    }
+)
+shutil.copytree(ROOT / "tests" / "dags", HOME / "dags")
+AIRFLOW_CLI = [str(Path(sys.executable).with_name("airflow"))]
+if not Path(AIRFLOW_CLI[0]).exists():
+    AIRFLOW_CLI = [sys.executable, "-m", "airflow"]
+
+REAL_HASH = "--real-hash" in sys.argv
+BASIC = {"Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()}
+
+
+class Counter:
+    n = 0
+
+    @classmethod
+    def next(cls, prefix: str) -> str:
+        cls.n += 1
+        return f"{prefix}_{cls.n}"
+
+
+@dataclass
+class Case:
+    """One operation three ways. Each callable builds its request afresh (write calls need unique ids)."""
+
+    name: str
+    plugin: Callable[[], dict]  # query-string arguments for /admin/rest_api/api
+    stable: Callable[[], tuple]  # (method, path, json body or None)
+    cli: Callable[[], list]  # argv after "airflow"
+    results: dict = field(default_factory=dict)
+
+
+CASES = [
+    Case("version", lambda: {"api": "version"}, lambda: ("GET", "/api/v1/version", None), lambda: ["version"]),
+    Case("list_dags", lambda: {"api": "list_dags"}, lambda: ("GET", "/api/v1/dags", None),
+         lambda: ["dags", "list"]),
+    Case("list_tasks", lambda: {"api": "list_tasks", "dag_id": "sample_dag"},
+         lambda: ("GET", "/api/v1/dags/sample_dag/tasks", None), lambda: ["tasks", "list", "sample_dag"]),
+    Case("dag_state", lambda: {"api": "dag_state", "dag_id": "sample_dag", "execution_date": RUN_DATE},
+         lambda: ("GET", f"/api/v1/dags/sample_dag/dagRuns/{RUN_ID}", None),
+         lambda: ["dags", "state", "sample_dag", RUN_DATE]),
+    Case("task_state",
+         lambda: {"api": "task_state", "dag_id": "sample_dag", "task_id": "extract", "execution_date": RUN_DATE},
+         lambda: ("GET", f"/api/v1/dags/sample_dag/dagRuns/{RUN_ID}/taskInstances/extract", None),
+         lambda: ["tasks", "state", "sample_dag", "extract", RUN_DATE]),
+    Case("trigger_dag", lambda: {"api": "trigger_dag", "dag_id": "sample_dag", "run_id": Counter.next("plugin")},
+         lambda: ("POST", "/api/v1/dags/sample_dag/dagRuns", {"dag_run_id": Counter.next("stable")}),
+         lambda: ["dags", "trigger", "--run-id", Counter.next("cli"), "sample_dag"]),
+    Case("pause", lambda: {"api": "pause", "dag_id": "other_dag"},
+         lambda: ("PATCH", "/api/v1/dags/other_dag?update_mask=is_paused", {"is_paused": True}),
+         lambda: ["dags", "pause", "other_dag"]),
+    Case("unpause", lambda: {"api": "unpause", "dag_id": "other_dag"},
+         lambda: ("PATCH", "/api/v1/dags/other_dag?update_mask=is_paused", {"is_paused": False}),
+         lambda: ["dags", "unpause", "other_dag"]),
+    Case("pool get", lambda: {"api": "pool", "get": "default_pool"},
+         lambda: ("GET", "/api/v1/pools/default_pool", None), lambda: ["pools", "get", "default_pool"]),
+    Case("pool list", lambda: {"api": "pool"}, lambda: ("GET", "/api/v1/pools", None), lambda: ["pools", "list"]),
+    Case("variables get", lambda: {"api": "variables", "get": "bench_var"},
+         lambda: ("GET", "/api/v1/variables/bench_var", None), lambda: ["variables", "get", "bench_var"]),
+    Case("variables set", lambda: {"api": "variables", "cmd": "set", "key": "bench_var", "value": "v2"},
+         lambda: ("POST", "/api/v1/variables", {"key": "bench_var", "value": "v2"}),
+         lambda: ["variables", "set", "bench_var", "v2"]),
+    Case("connections list", lambda: {"api": "connections"}, lambda: ("GET", "/api/v1/connections", None),
+         lambda: ["connections", "list"]),
+]
+
+
+def setup():
+    """Database, DAGs, the admin user, one DAG run with its task instances, a variable, a connection."""
+    from airflow.models import Connection, DagBag, Variable
+    from airflow.utils import db
+    from airflow.utils.session import create_session
+
+    db.resetdb()
+    DagBag(str(HOME / "dags"), include_examples=False).sync_to_db()
+    from airflow.www.app import create_app
+
+    app = create_app(testing=True)
+    sm = app.appbuilder.sm
+    sm.sync_roles()
+    user = sm.add_user("admin", "Admin", "User", "admin@example.com", sm.find_role("Admin"), PASSWORD)
+    if not REAL_HASH:
+        # Werkzeug's default password hash costs ~100 ms to check, on every basic-auth request, plugin and
+        # stable API alike: a one-iteration hash keeps that constant out of the comparison (--real-hash keeps it).
+        from werkzeug.security import generate_password_hash
+
+        user.password = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")
+        sm.update_user(user)
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.utils import timezone
+
+    trigger_dag("sample_dag", run_id=RUN_ID, execution_date=timezone.parse(RUN_DATE))
+    Variable.set("bench_var", "v1")
+    with create_session() as session:
+        session.add(Connection(conn_id="bench_conn", conn_type="http", host="example.com", password="secret"))
+    return app
+
+
+def plugin_call(client, args: dict, headers=BASIC):
+    answer = client.get("/admin/rest_api/api", query_string=args, headers=headers)
+    if answer.status_code != 200:
+        raise SystemExit(f"plugin {args}: HTTP {answer.status_code}: {answer.get_data(as_text=True)[:500]}")
+
+
+def stable_call(client, request: tuple):
+    method, path, body = request
+    answer = client.open(path, method=method, json=body, headers=BASIC)
+    if answer.status_code not in (200, 201):
+        raise SystemExit(f"stable API {method} {path}: HTTP {answer.status_code}: "
+                         f"{answer.get_data(as_text=True)[:500]}")
+
+
+def cli_call(argv: list):
+    done = subprocess.run([*AIRFLOW_CLI, *argv], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"airflow {' '.join(argv)}: exit {done.returncode}: {done.stderr[-1500:]}")
+
+
+def timed(fn: Callable[[], None], runs: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def profile(app, case: Case, runs: int, stable: bool) -> None:
+    import cProfile
+    import pstats
+
+    client = app.test_client(use_cookies=False)  # like curl: no cookie carried from call to call
+    for who, fn in [("plugin", lambda: plugin_call(client, case.plugin()))] + (
+        [("stable API", lambda: stable_call(client, case.stable()))] if stable else []
+    ):
+        fn()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(runs):
+            fn()
+        profiler.disable()
+        print(f"\n==== {who}: {case.name}, {runs} calls, cumulative time (top 35)")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+
+
+def hash_cost() -> float:
+    from werkzeug.security import check_password_hash, generate_password_hash
+
+    hashed = generate_password_hash(PASSWORD)
+    return timed(lambda: check_password_hash(hashed, PASSWORD), 5, 1)
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.1f}x" if a and b else "-"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=50, help="timed in-process calls per endpoint (default 50)")
+    parser.add_argument("--cli-runs", type=int, default=3, help="timed CLI runs per endpoint (default 3)")
+    parser.add_argument("--no-cli", action="store_true", help="skip the CLI column")
+    parser.add_argument("--only", action="append", help="benchmark only this endpoint (repeatable)")
+    parser.add_argument("--real-hash", action="store_true",
+                        help="keep the admin's real password hash (its ~100 ms check then dominates basic auth)")
+    parser.add_argument("--profile", metavar="ENDPOINT", help="cProfile the plugin on one endpoint and exit")
+    parser.add_argument("--profile-api", action="store_true", help="with --profile: the stable API too")
+    opts = parser.parse_args()
+
+    cases = [c for c in CASES if not opts.only or c.name in opts.only]
+    print(f"setting up {HOME} (SQLite, tests/dags, user admin) ...", flush=True)
+    try:
+        app = setup()
+        if opts.profile:
+            case = next(c for c in CASES if c.name == opts.profile)
+            profile(app, case, opts.runs, opts.profile_api)
+            return 0
+        client = app.test_client(use_cookies=False)  # like curl: no cookie carried from call to call
+        for case in cases:
+            case.results["plugin"] = timed(lambda: plugin_call(client, case.plugin()), opts.runs, 3)
+            case.results["token"] = timed(
+                lambda: plugin_call(client, case.plugin(), {"rest_api_plugin_http_token": TOKEN}), opts.runs, 3)
+            case.results["stable"] = timed(lambda: stable_call(client, case.stable()), opts.runs, 3)
+            if not opts.no_cli:
+                case.results["cli"] = timed(lambda: cli_call(case.cli()), opts.cli_runs, 0)
+            print(f"  {case.name:<17} done", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(HOME, ignore_errors=True)
+
+    from airflow import __version__
+
+    print(f"\nAirflow {__version__}, Python {sys.version.split()[0]}, SQLite, {os.cpu_count()} CPUs; medians in ms "
+          f"(in-process: {opts.runs} calls; CLI: {0 if opts.no_cli else opts.cli_runs} runs).")
+    print("plugin = basic auth as admin (token = the legacy token header), stable = /api/v1 with the same user.")
+    print(f"password check per basic-auth request: {hash_cost():.0f} ms with Werkzeug's default hash, "
+          + ("included below (--real-hash)." if REAL_HASH else "left out below (a 1-iteration hash; --real-hash keeps it)."))
+    print()
+    head = f"{'endpoint':<17} {'plugin':>8} {'token':>8} {'stable':>8} {'CLI':>9} {'CLI/plugin':>11} {'stable/plugin':>14}"
+    print(head)
+    print("-" * len(head))
+    for c in cases:
+        r = c.results
+        cli = f"{r['cli']:9.0f}" if "cli" in r else f"{'-':>9}"
+        print(f"{c.name:<17} {r['plugin']:8.1f} {r['token']:8.1f} {r['stable']:8.1f} {cli} "
+              f"{ratio(r.get('cli'), r['plugin']):>11} {ratio(r['stable'], r['plugin']):>14}")
+    print("-" * len(head))
+    plugin = [c.results["plugin"] for c in cases]
+    stable_ratios = [c.results["stable"] / c.results["plugin"] for c in cases]
+    slower = [c.name for c in cases if c.results["plugin"] > c.results["stable"]]
+    summary = (f"summary: plugin median of medians {statistics.median(plugin):.1f} ms; "
+               f"stable/plugin geometric mean {statistics.geometric_mean(stable_ratios):.2f}x "
+               f"(plugin slower on: {', '.join(slower) or 'none'})")
+    if not opts.no_cli:
+        cli_ratios = [c.results["cli"] / c.results["plugin"] for c in cases]
+        summary += (f"; CLI/plugin geometric mean {statistics.geometric_mean(cli_ratios):.0f}x, "
+                    f"lowest {min(cli_ratios):.0f}x ({cases[cli_ratios.index(min(cli_ratios))].name})")
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
