@@ -49,6 +49,8 @@ def free_port() -> int:
 
 def webserver_env() -> dict:
     env = dict(os.environ)  # carries conftest's AIRFLOW_HOME, database, token, auth backends
+    # A stock gunicorn (header_map=drop): the plugin itself keeps the legacy underscore token header.
+    env.pop("GUNICORN_CMD_ARGS", None)
     env.update(
         {
             "AIRFLOW__WEBSERVER__WORKERS": "1",
@@ -56,8 +58,6 @@ def webserver_env() -> dict:
             "AIRFLOW__WEBSERVER__WEB_SERVER_MASTER_TIMEOUT": "180",
             "AIRFLOW__WEBSERVER__WEB_SERVER_WORKER_TIMEOUT": "180",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            # gunicorn >= 22 silently drops header names with "_" (header_map=drop): keep the legacy header.
-            "GUNICORN_CMD_ARGS": "--header-map dangerous",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -1,0 +1,90 @@
+"""End to end: the legacy underscore token header through a stock `airflow webserver` (gunicorn >= 22,
+header_map=drop, no GUNICORN_CMD_ARGS), once with Airflow's default --preload (the app, and so the patch,
+is made in gunicorn's master before the workers fork) and once with reload_on_plugin_change=True (no
+--preload: each worker makes the app).
+"""
+
+from __future__ import annotations
+
+import http.client
+import subprocess
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import TOKEN
+from tests.e2e.conftest import AIRFLOW, API, Webserver, free_port, stop, tail, wait_until_up, webserver_env
+
+pytestmark = pytest.mark.e2e
+
+PATCHED = "REST API plugin: gunicorn keeps the token header rest_api_plugin_http_token"
+
+
+def raw_get(webserver: Webserver, header_lines: list[tuple[str, str]]):
+    """GET ?api=version with header names put on the wire exactly as given."""
+    url = urlsplit(webserver.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        conn.putrequest("GET", f"{API}?api=version")
+        for name, value in header_lines:
+            conn.putheader(name, value)
+        conn.endheaders()
+        answer = conn.getresponse()
+        return answer.status, answer.read().decode()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def webserver_without_preload(app, tmp_path_factory):
+    env = webserver_env()
+    env["AIRFLOW__WEBSERVER__RELOAD_ON_PLUGIN_CHANGE"] = "True"
+    folder = tmp_path_factory.mktemp("webserver-no-preload")
+    log = folder / "webserver.log"
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*AIRFLOW, "webserver", "--port", str(port), "--hostname", "127.0.0.1",
+             "--pid", str(folder / "webserver.pid")],
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    try:
+        wait_until_up(proc, f"http://127.0.0.1:{port}", log)
+        yield Webserver(port, env, log)
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(params=["preload", "no-preload"])
+def server(request):
+    return request.getfixturevalue("webserver" if request.param == "preload" else "webserver_without_preload")
+
+
+def test_stock_gunicorn(server):
+    import gunicorn
+
+    assert gunicorn.version_info >= (22,)
+    assert "header-map" not in server.env.get("GUNICORN_CMD_ARGS", "")
+    assert "header_map" not in server.env.get("GUNICORN_CMD_ARGS", "")
+
+
+@pytest.mark.parametrize("name", ["rest_api_plugin_http_token", "REST_API_PLUGIN_HTTP_TOKEN"])
+def test_underscore_token_header_accepted(server, name):
+    status, body = raw_get(server, [(name, TOKEN)])
+    assert status == 200, body
+    assert '"status": "OK"' in body
+    assert PATCHED in tail(server.log, 100_000)
+
+
+def test_wrong_underscore_token_is_403(server):
+    status, body = raw_get(server, [("rest_api_plugin_http_token", "not-the-token")])
+    assert status == 403, body
+    assert '"output": "Token Authentication Failed"' in body
+
+
+def test_both_spellings_are_joined_and_refused(server):
+    """Two values for one environ key are joined by gunicorn: no way to smuggle a second value past."""
+    status, body = raw_get(server, [("rest-api-plugin-http-token", "not-the-token"),
+                                    ("rest_api_plugin_http_token", TOKEN)])
+    assert status == 403, body
+    assert '"output": "Token Authentication Failed"' in body
