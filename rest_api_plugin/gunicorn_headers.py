@@ -100,8 +100,8 @@ def accept_token_header(header_name: str) -> bool:
             _remember(upper)
     except Exception as err:
         log.warning(
-            "REST API plugin: could not let the token header %r through gunicorn (%s); clients must send "
-            "it as %r, or start gunicorn with --header-map dangerous", name, err, hyphenated.lower(),
+            "REST API plugin: could not let the token header %r through gunicorn (%s); under "
+            "header_map=drop clients must send it as %r", name, err, hyphenated.lower(),
         )
         return False
     log.info("REST API plugin: gunicorn keeps the token header %s (read as %s) under header_map=drop [%s]",
