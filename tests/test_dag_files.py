@@ -1,0 +1,559 @@
+"""deploy_dag, delete_dag, refresh_dag and refresh_all_dags against the real DAGs folder and database.
+
+Every test leaves the DAGs folder and the database as it found them (sample_dags.py with sample_dag and
+other_dag only): the autouse fixture below removes what a test created and restores what it changed.
+Error answers are checked to change nothing by reading the folder and the database back.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AIRFLOW_HOME, DAGS_FOLDER
+from tests.helpers import SIMPLE_DAG, dag_model, dag_source, forget_dag, write_dag_file
+
+ORIGINAL_DAGS = ("sample_dag", "other_dag")
+SAMPLE_FILE = DAGS_FOLDER / "sample_dags.py"
+
+TASKS_DAG = """
+from datetime import datetime
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+
+with DAG(dag_id="{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, catchup=False,
+         description="{description}"):
+    for task_id in {task_ids}:
+        EmptyOperator(task_id=task_id)
+"""
+
+TWO_DAGS = """
+from datetime import datetime
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+
+for dag_id in {dag_ids}:
+    with DAG(dag_id=dag_id, start_date=datetime(2024, 1, 1), schedule=None, catchup=False) as dag:
+        EmptyOperator(task_id="only")
+    globals()[dag_id] = dag
+"""
+
+MISSING_IMPORT = "import rest_api_plugin_no_such_module_42\n"
+SYNTAX_ERROR = "def broken(:\n"
+
+
+def simple(dag_id: str, description: str = "deployed by a test") -> str:
+    return dag_source(SIMPLE_DAG, dag_id=dag_id, description=description)
+
+
+def tasks_dag(dag_id: str, task_ids: list[str], description: str = "tasks") -> str:
+    return dag_source(TASKS_DAG, dag_id=dag_id, task_ids=repr(task_ids), description=description)
+
+
+# --- reading the world back ---
+
+def folder_files() -> dict[str, bytes]:
+    """Every file in the DAGs folder but compiled bytecode, with its content."""
+    return {
+        str(path.relative_to(DAGS_FOLDER)): path.read_bytes()
+        for path in DAGS_FOLDER.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def upload_leftovers() -> list[str]:
+    """Anything an upload left in the DAGs folder, compiled bytecode included."""
+    from rest_api_plugin.services.dag_files import UPLOAD_PREFIX
+
+    marker = UPLOAD_PREFIX.strip("._")
+    return [str(path) for path in DAGS_FOLDER.rglob("*") if marker in path.name]
+
+
+def db_state() -> dict:
+    from airflow.models import DagModel, DagRun, TaskInstance
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {
+            "dags": {m.dag_id: (m.fileloc, m.is_active, m.is_paused, m.description) for m in session.query(DagModel)},
+            "serialized": {s.dag_id: s.dag_hash for s in session.query(SerializedDagModel)},
+            "runs": sorted((r.dag_id, r.run_id, r.state) for r in session.query(DagRun)),
+            "tis": sorted((t.dag_id, t.run_id, t.task_id, t.state) for t in session.query(TaskInstance)),
+        }
+
+
+def backups() -> set[Path]:
+    from rest_api_plugin.services.dag_files import backup_folder
+
+    return set(backup_folder().iterdir())
+
+
+def listed_dags(call) -> list[str]:
+    body = call("list_dags").get_json()
+    assert body["status"] == "OK", body
+    return [dag["dag_id"] for dag in body["data"]["dags"]]
+
+
+def listed_tasks(call, dag_id: str) -> list[str]:
+    body = call("list_tasks", dag_id=dag_id).get_json()
+    assert body["status"] == "OK", body
+    return [task["task_id"] for task in body["data"]["tasks"]]
+
+
+def assert_error(response, status: int) -> dict:
+    body = response.get_json()
+    assert response.status_code == status, body
+    assert body["status"] == "ERROR" and body["http_response_code"] == status, body
+    assert body["output"] and "Internal error" not in body["output"], body
+    return body
+
+
+def assert_ok(response) -> dict:
+    body = response.get_json()
+    assert response.status_code == 200 and body["status"] == "OK", body
+    return body
+
+
+def deploy(call, name: str, content, query: dict | None = None, **fields):
+    if isinstance(content, str):
+        content = content.encode()
+    data = {"dag_file": (io.BytesIO(content), name), **fields}
+    return call("deploy_dag", method="POST", data=data, **(query or {}))
+
+
+def deploy_raw_name(call, name: str, content: str):
+    """A multipart body written by hand: the test client would send a backslash in a file name unescaped,
+    and the server would read it as a quoted-pair escape; here the name reaches the server as given."""
+    boundary = "rest-api-plugin-test-boundary"
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="dag_file"; filename="{quoted}"\r\n'
+            f"Content-Type: text/x-python\r\n\r\n{content}\r\n--{boundary}--\r\n").encode()
+    return call("deploy_dag", method="POST", data=body,
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+def set_running(dag_id: str) -> None:
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.models import TaskInstance
+    from airflow.utils import timezone
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    trigger_dag(dag_id, run_id="busy_run", execution_date=timezone.parse("2024-03-01T00:00:00+00:00"))
+    with create_session() as session:
+        for ti in session.query(TaskInstance).filter_by(dag_id=dag_id, run_id="busy_run"):
+            ti.state = TaskInstanceState.RUNNING
+
+
+@pytest.fixture
+def writes_bytecode(monkeypatch):
+    """Python caches compiled DAG files as a webserver normally does (the test run may switch it off)."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+
+
+@pytest.fixture(autouse=True)
+def restore_dags_folder(app):
+    """Put the DAGs folder, the database and the backup folder back as the test found them."""
+    from airflow.models import DagBag, DagModel, DagRun, TaskInstance
+    from airflow.utils.session import create_session
+
+    files_before = folder_files()
+    bytecode_before = set(DAGS_FOLDER.rglob("__pycache__/*"))
+    originals_before = {dag_id: db_state()["dags"].get(dag_id) for dag_id in ORIGINAL_DAGS}
+    backups_before = backups()
+    yield
+    for path in sorted(DAGS_FOLDER.rglob("*"), reverse=True):
+        relative = str(path.relative_to(DAGS_FOLDER))
+        if "__pycache__" in path.parts:
+            continue
+        if path.is_file() and relative not in files_before:
+            path.unlink()
+        elif path.is_dir() and not any(key.startswith(relative + os.sep) for key in files_before):
+            path.rmdir()
+    for path in set(DAGS_FOLDER.rglob("__pycache__/*")) - bytecode_before:
+        path.unlink()
+    for relative, content in files_before.items():
+        path = DAGS_FOLDER / relative
+        if not path.is_file() or path.read_bytes() != content:
+            path.write_bytes(content)
+    with create_session() as session:
+        created = [m.dag_id for m in session.query(DagModel).filter(DagModel.dag_id.notin_(ORIGINAL_DAGS))]
+        session.query(TaskInstance).filter(TaskInstance.dag_id.in_(created)).delete(synchronize_session=False)
+        session.query(DagRun).filter(DagRun.dag_id.in_(created)).delete(synchronize_session=False)
+    forget_dag(*created)
+    if {dag_id: db_state()["dags"].get(dag_id) for dag_id in ORIGINAL_DAGS} != originals_before:
+        DagBag(str(SAMPLE_FILE), include_examples=False).sync_to_db()
+        with create_session() as session:
+            session.query(DagModel).filter(DagModel.dag_id.in_(ORIGINAL_DAGS)).update(
+                {DagModel.is_active: True}, synchronize_session=False)
+    for backup in backups() - backups_before:
+        backup.unlink()
+
+
+# --- deploy_dag ---
+
+class TestDeployDag:
+    def test_installs_the_file_and_lists_the_dag_at_once(self, call, writes_bytecode):
+        content = simple("deployed_dag")
+        body = assert_ok(deploy(call, "deployed_dag.py", content))
+        target = DAGS_FOLDER / "deployed_dag.py"
+        assert target.read_text() == content
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644  # readable by a scheduler running as another user
+        assert body["data"]["filename"] == "deployed_dag.py"
+        assert body["data"]["dag_ids"] == ["deployed_dag"]
+        assert body["data"]["backup"] is None
+        assert "deployed_dag.py" in body["output"]
+        assert upload_leftovers() == []
+        model = dag_model("deployed_dag")
+        assert model.is_active and Path(model.fileloc).resolve() == target.resolve()
+        assert model.is_paused  # new DAGs are paused at creation (Airflow's default)
+        assert "deployed_dag" in listed_dags(call)
+        assert listed_tasks(call, "deployed_dag") == ["only"]
+
+    def test_options_as_form_fields_and_in_the_query_string(self, call):
+        content = simple("options_dag")
+        assert_ok(deploy(call, "options_dag.py", content, unpause="on"))
+        assert dag_model("options_dag").is_paused is False
+        body = assert_ok(deploy(call, "options_dag.py", content, force="on", pause="on"))
+        assert body["data"]["paused"] == {"options_dag": True}
+        assert dag_model("options_dag").is_paused is True
+        assert_ok(deploy(call, "options_dag.py", content, query={"force": "true", "unpause": "true"}))
+        assert dag_model("options_dag").is_paused is False
+        assert_ok(deploy(call, "options_dag.py", content, query={"force": "on"}))
+        assert dag_model("options_dag").is_paused is False  # neither option: the state is kept
+
+    def test_pause_and_unpause_together_are_refused(self, call):
+        before_files, before_db = folder_files(), db_state()
+        assert_error(deploy(call, "both_dag.py", simple("both_dag"), pause="on", unpause="on"), 400)
+        assert folder_files() == before_files and db_state() == before_db
+
+    @pytest.mark.parametrize("force", [None, "off", "false"])
+    def test_never_overwrites_without_force(self, call, force):
+        fields = {"force": force} if force else {}
+        before_files, before_db, before_backups = folder_files(), db_state(), backups()
+        body = assert_error(deploy(call, "sample_dags.py", simple("sample_dag", "replaced"), **fields), 409)
+        assert "force" in body["output"]
+        assert folder_files() == before_files and db_state() == before_db and backups() == before_backups
+        assert upload_leftovers() == []
+
+    def test_force_replaces_the_file_keeps_a_backup_and_updates_the_database(self, call, writes_bytecode):
+        first = tasks_dag("forced_dag", ["one", "two"], description="first")
+        second = tasks_dag("forced_dag", ["one", "six"], description="later")  # same size as the first
+        assert len(first) == len(second)
+        assert_ok(deploy(call, "forced_dag.py", first))
+        assert listed_tasks(call, "forced_dag") == ["one", "two"]
+        body = assert_ok(deploy(call, "forced_dag.py", second, force="on"))
+        target = DAGS_FOLDER / "forced_dag.py"
+        assert target.read_text() == second
+        backup = Path(body["data"]["backup"])
+        assert backup.read_text() == first
+        assert DAGS_FOLDER.resolve() not in backup.resolve().parents  # never parsed as a DAG
+        assert dag_model("forced_dag").description == "later"
+        assert listed_tasks(call, "forced_dag") == ["one", "six"]
+        assert upload_leftovers() == []
+
+    @pytest.mark.parametrize("error", [MISSING_IMPORT, SYNTAX_ERROR], ids=["import", "syntax"])
+    def test_import_errors_are_returned_and_nothing_is_installed(self, call, error, writes_bytecode):
+        before_files, before_db = folder_files(), db_state()
+        body = assert_error(deploy(call, "broken_dag.py", error + simple("broken_dag")), 400)
+        errors = body["data"]["import_errors"]
+        assert list(errors) == ["broken_dag.py"]
+        expected = "rest_api_plugin_no_such_module_42" if error == MISSING_IMPORT else "SyntaxError"
+        assert expected in errors["broken_dag.py"] and expected in body["output"]
+        from rest_api_plugin.services.dag_files import UPLOAD_PREFIX
+
+        assert UPLOAD_PREFIX not in body["output"]  # the temporary file's name is not shown
+        assert folder_files() == before_files and db_state() == before_db
+        assert upload_leftovers() == []
+        assert "broken_dag" not in listed_dags(call)
+
+    def test_a_broken_replacement_leaves_the_installed_file_alone(self, call):
+        good = simple("kept_dag")
+        assert_ok(deploy(call, "kept_dag.py", good))
+        before_files, before_db, before_backups = folder_files(), db_state(), backups()
+        assert_error(deploy(call, "kept_dag.py", MISSING_IMPORT + good, force="on"), 400)
+        assert (DAGS_FOLDER / "kept_dag.py").read_text() == good
+        assert folder_files() == before_files and db_state() == before_db and backups() == before_backups
+        assert upload_leftovers() == []
+
+    @pytest.mark.parametrize("name", ["dag.txt", "dag.pyc", "dag.py.txt", ".py", "dag", "dag.PY", "dag.py/"])
+    def test_only_python_files(self, call, name):
+        before_files, before_db = folder_files(), db_state()
+        assert_error(deploy(call, name, simple("not_python_dag")), 400)
+        assert folder_files() == before_files and db_state() == before_db
+
+    @pytest.mark.parametrize("name", [
+        "../escaped_dag.py", "/etc/escaped_dag.py", "..\\escaped_dag.py", "sub/../../escaped_dag.py",
+        "C:\\Users\\me\\escaped_dag.py", "....//escaped_dag.py",
+    ])
+    def test_paths_are_reduced_to_a_name_in_the_dags_folder(self, call, name):
+        outside = [AIRFLOW_HOME / "escaped_dag.py", AIRFLOW_HOME.parent / "escaped_dag.py", Path("/etc/escaped_dag.py")]
+        body = assert_ok(deploy_raw_name(call, name, simple("escaped_dag")))
+        assert body["data"]["filename"] == "escaped_dag.py"
+        assert (DAGS_FOLDER / "escaped_dag.py").read_text() == simple("escaped_dag")
+        assert set(folder_files()) - {"sample_dags.py"} == {"escaped_dag.py"}
+        assert not any(path.exists() for path in outside)
+
+    @pytest.mark.parametrize("name", ["esc\x00aped_dag.py", "esc\x01aped_dag.py", "escaped_dag.py\x00.txt",
+                                      "esc\x7faped_dag.py", "esc\taped_dag.py"])
+    def test_names_with_control_characters_are_refused(self, call, name):
+        before_files, before_db = folder_files(), db_state()
+        body = assert_error(deploy_raw_name(call, name, simple("escaped_dag")), 400)
+        assert "control characters" in body["output"]  # refused for its name, not for a mangled request
+        assert folder_files() == before_files and db_state() == before_db
+
+    def test_size_limit(self, call, monkeypatch):
+        content = simple("sized_dag").encode()
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__DEPLOY_DAG_MAX_BYTES", str(len(content) - 1))
+        before_files, before_db = folder_files(), db_state()
+        body = assert_error(deploy(call, "sized_dag.py", content), 400)
+        assert str(len(content) - 1) in body["output"]
+        assert folder_files() == before_files and db_state() == before_db
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__DEPLOY_DAG_MAX_BYTES", str(len(content)))
+        assert_ok(deploy(call, "sized_dag.py", content))
+        assert (DAGS_FOLDER / "sized_dag.py").read_bytes() == content
+
+    @pytest.mark.parametrize("how", ["no_file", "plain_field", "get", "empty_name"])
+    def test_the_file_part_is_required(self, call, how):
+        before_files, before_db = folder_files(), db_state()
+        if how == "no_file":
+            response = call("deploy_dag", method="POST", data={"force": "on"})
+        elif how == "plain_field":
+            response = call("deploy_dag", method="POST", data={"dag_file": simple("plain_dag")})
+        elif how == "get":
+            response = call("deploy_dag")
+        else:
+            response = call("deploy_dag", method="POST", data={"dag_file": (io.BytesIO(b"x = 1\n"), "")})
+        assert_error(response, 400)
+        assert folder_files() == before_files and db_state() == before_db
+
+    def test_a_dag_id_defined_in_another_file_is_refused(self, call):
+        before_files, before_db = folder_files(), db_state()
+        for fields in ({}, {"force": "on"}):
+            body = assert_error(deploy(call, "intruder.py", simple("sample_dag", "intruder"), **fields), 409)
+            assert "sample_dag" in body["output"]
+        assert_error(deploy(call, "intruder.py", dag_source(TWO_DAGS, dag_ids=["fresh_dag", "other_dag"])), 409)
+        assert folder_files() == before_files and db_state() == before_db
+        assert upload_leftovers() == []
+
+    def test_a_dag_id_defined_in_a_file_not_yet_parsed_is_refused(self, call):
+        write_dag_file("holder.py", simple("held_dag"), sync=False)
+        before_files, before_db = folder_files(), db_state()
+        assert_error(deploy(call, "intruder.py", simple("held_dag", "intruder")), 409)
+        assert folder_files() == before_files and db_state() == before_db
+
+    def test_a_replacement_that_renames_the_dag_deactivates_the_old_id(self, call):
+        assert_ok(deploy(call, "renaming.py", simple("name_before")))
+        body = assert_ok(deploy(call, "renaming.py", simple("name_after"), force="on"))
+        assert body["data"]["deactivated"] == ["name_before"]
+        assert dag_model("name_before").is_active is False
+        listed = listed_dags(call)
+        assert "name_after" in listed and "name_before" not in listed
+
+    def test_a_file_without_dags_is_installed_with_a_warning(self, call):
+        body = assert_ok(deploy(call, "helpers_module.py", "# airflow dag helpers\nVALUE = 1\n"))
+        assert body["data"]["dag_ids"] == [] and "No DAG found" in body["warning"]
+        assert (DAGS_FOLDER / "helpers_module.py").exists()
+
+    def test_refused_for_a_read_only_caller(self, call):
+        before_files = folder_files()
+        response = call("deploy_dag", who="viewer", method="POST",
+                        data={"dag_file": (io.BytesIO(simple("viewer_dag").encode()), "viewer_dag.py")})
+        assert_error(response, 403)
+        assert folder_files() == before_files
+
+
+# --- delete_dag ---
+
+class TestDeleteDag:
+    def test_unknown_dag(self, call):
+        before_files, before_db = folder_files(), db_state()
+        assert_error(call("delete_dag", method="POST", dag_id="no_such_dag"), 404)
+        assert_error(call("delete_dag", method="POST", dag_id="no_such_dag", delete_file="true"), 404)
+        assert folder_files() == before_files and db_state() == before_db
+
+    def test_invalid_dag_id(self, call):
+        before_db = db_state()
+        assert_error(call("delete_dag", method="POST", dag_id="../sample_dag"), 400)
+        assert_error(call("delete_dag", method="POST"), 400)
+        assert db_state() == before_db
+
+    def test_removes_the_records_and_keeps_the_file(self, call):
+        from airflow.api.common.trigger_dag import trigger_dag
+
+        path = write_dag_file("doomed_dag.py", simple("doomed_dag"))
+        trigger_dag("doomed_dag", run_id="old_run")
+        body = assert_ok(call("delete_dag", method="POST", dag_id="doomed_dag"))
+        assert body["data"]["records_removed"] > 0 and body["data"]["file_removed"] is False
+        assert dag_model("doomed_dag") is None
+        state = db_state()
+        assert "doomed_dag" not in state["serialized"]
+        assert not [run for run in state["runs"] if run[0] == "doomed_dag"]
+        assert path.read_text() == simple("doomed_dag")
+        assert "doomed_dag" not in listed_dags(call)
+        assert body["airflow_cmd"].startswith("airflow dags delete")
+
+    def test_refused_while_task_instances_run(self, call):
+        path = write_dag_file("busy_dag.py", simple("busy_dag"))
+        set_running("busy_dag")
+        before_files, before_db, before_backups = folder_files(), db_state(), backups()
+        for extra in ({}, {"delete_file": "true"}):
+            body = assert_error(call("delete_dag", method="POST", dag_id="busy_dag", **extra), 409)
+            assert "running" in body["output"].lower()
+        assert folder_files() == before_files and db_state() == before_db and backups() == before_backups
+        assert path.exists()
+
+    @pytest.mark.parametrize("flag", ["true", "on"])
+    def test_delete_file_removes_a_file_holding_only_this_dag(self, call, flag):
+        path = write_dag_file("gone_dag.py", simple("gone_dag"))
+        body = assert_ok(call("delete_dag", method="POST", dag_id="gone_dag", delete_file=flag))
+        assert body["data"]["file_removed"] is True
+        assert not path.exists()
+        assert Path(body["data"]["backup"]).read_text() == simple("gone_dag")
+        assert dag_model("gone_dag") is None
+        assert "gone_dag" not in listed_dags(call)
+        assert set(folder_files()) == {"sample_dags.py"}
+
+    def test_delete_file_refused_when_the_file_holds_other_dags(self, call):
+        before_files, before_db, before_backups = folder_files(), db_state(), backups()
+        body = assert_error(call("delete_dag", method="POST", dag_id="sample_dag", delete_file="true"), 409)
+        assert "other_dag" in body["output"]
+        assert folder_files() == before_files and db_state() == before_db and backups() == before_backups
+
+    def test_delete_file_refused_when_another_dag_is_in_the_file_but_not_in_the_database(self, call):
+        path = write_dag_file("pair.py", simple("pair_one"))
+        path.write_text(dag_source(TWO_DAGS, dag_ids=["pair_one", "pair_two"]))  # pair_two: not parsed yet
+        before_files, before_db = folder_files(), db_state()
+        body = assert_error(call("delete_dag", method="POST", dag_id="pair_one", delete_file="true"), 409)
+        assert "pair_two" in body["output"]
+        assert folder_files() == before_files and db_state() == before_db
+
+    @pytest.mark.parametrize("change", ["broken", "gone", "empty"])
+    def test_delete_file_refused_when_the_file_cannot_be_checked(self, call, change):
+        path = write_dag_file("changed_dag.py", simple("changed_dag"))
+        if change == "broken":
+            path.write_text(MISSING_IMPORT + simple("changed_dag"))
+        elif change == "gone":
+            path.unlink()
+        else:
+            path.write_text("# the DAG was moved elsewhere\n")
+        before_files, before_db, before_backups = folder_files(), db_state(), backups()
+        assert_error(call("delete_dag", method="POST", dag_id="changed_dag", delete_file="true"), 409)
+        assert folder_files() == before_files and db_state() == before_db and backups() == before_backups
+
+
+# --- refresh_dag ---
+
+class TestRefreshDag:
+    def test_a_new_task_is_listed_at_once(self, call):
+        path = write_dag_file("growing_dag.py", tasks_dag("growing_dag", ["first"], description="v1"))
+        assert listed_tasks(call, "growing_dag") == ["first"]
+        path.write_text(tasks_dag("growing_dag", ["first", "second"], description="v2"))
+        body = assert_ok(call("refresh_dag", method="POST", dag_id="growing_dag"))
+        assert body["data"]["dag_ids_in_file"] == ["growing_dag"]
+        assert listed_tasks(call, "growing_dag") == ["first", "second"]
+        assert dag_model("growing_dag").description == "v2"
+
+    def test_a_same_size_edit_in_the_same_second_is_seen(self, call, writes_bytecode):
+        path = write_dag_file("edited_dag.py", tasks_dag("edited_dag", ["aaa"], description="v1"))
+        assert listed_tasks(call, "edited_dag") == ["aaa"]
+        stamp = path.stat().st_mtime_ns
+        path.write_text(tasks_dag("edited_dag", ["bbb"], description="v2"))
+        os.utime(path, ns=(stamp, stamp))  # what Python's bytecode cache compares: size and mtime
+        assert_ok(call("refresh_dag", method="POST", dag_id="edited_dag"))
+        assert listed_tasks(call, "edited_dag") == ["bbb"]
+
+    def test_unknown_dag(self, call):
+        before_db = db_state()
+        assert_error(call("refresh_dag", method="POST", dag_id="no_such_dag"), 404)
+        assert db_state() == before_db
+
+    def test_import_errors_are_returned_and_nothing_changes(self, call):
+        path = write_dag_file("fragile_dag.py", simple("fragile_dag"))
+        path.write_text(MISSING_IMPORT + simple("fragile_dag", "changed"))
+        before_db = db_state()
+        body = assert_error(call("refresh_dag", method="POST", dag_id="fragile_dag"), 409)
+        errors = body["data"]["import_errors"]
+        assert len(errors) == 1 and "rest_api_plugin_no_such_module_42" in next(iter(errors.values()))
+        assert db_state() == before_db
+        assert listed_tasks(call, "fragile_dag") == ["only"]
+
+    def test_a_removed_file(self, call):
+        path = write_dag_file("vanished_dag.py", simple("vanished_dag"))
+        path.unlink()
+        before_db = db_state()
+        body = assert_error(call("refresh_dag", method="POST", dag_id="vanished_dag"), 409)
+        assert "no longer exists" in body["output"]
+        assert db_state() == before_db
+
+    def test_a_dag_no_longer_defined_in_its_file(self, call):
+        path = write_dag_file("renamed_dag.py", simple("renamed_dag"))
+        path.write_text(simple("renamed_dag_v2"))
+        before_db = db_state()
+        assert_error(call("refresh_dag", method="POST", dag_id="renamed_dag"), 409)
+        assert db_state() == before_db
+
+
+# --- refresh_all_dags ---
+
+class TestRefreshAllDags:
+    def test_a_new_file_is_listed(self, call):
+        write_dag_file("dropped_dag.py", simple("dropped_dag"), sync=False)
+        assert "dropped_dag" not in listed_dags(call)
+        body = assert_ok(call("refresh_all_dags", method="POST"))
+        assert "dropped_dag" in body["data"]["dag_ids"]
+        assert set(listed_dags(call)) >= {"dropped_dag", *ORIGINAL_DAGS}
+        assert listed_tasks(call, "dropped_dag") == ["only"]
+
+    def test_changes_to_a_known_file_are_seen(self, call):
+        path = write_dag_file("known_dag.py", tasks_dag("known_dag", ["a"]))
+        path.write_text(tasks_dag("known_dag", ["a", "b"]))
+        assert_ok(call("refresh_all_dags", method="POST"))
+        assert listed_tasks(call, "known_dag") == ["a", "b"]
+
+    def test_a_same_size_edit_in_the_same_second_is_seen(self, call, writes_bytecode):
+        path = write_dag_file("known_dag.py", tasks_dag("known_dag", ["a"]))
+        stamp = path.stat().st_mtime_ns
+        path.write_text(tasks_dag("known_dag", ["b"]))
+        os.utime(path, ns=(stamp, stamp))
+        assert_ok(call("refresh_all_dags", method="POST"))
+        assert listed_tasks(call, "known_dag") == ["b"]
+
+    def test_a_dag_no_longer_defined_in_its_file_becomes_inactive(self, call):
+        path = write_dag_file("pair.py", dag_source(TWO_DAGS, dag_ids=["kept_one", "dropped_one"]))
+        path.write_text(simple("kept_one"))
+        assert_ok(call("refresh_all_dags", method="POST"))
+        assert dag_model("dropped_one").is_active is False and dag_model("kept_one").is_active
+        assert "dropped_one" not in listed_dags(call)
+
+    def test_a_dag_in_a_file_with_import_errors_stays_active(self, call):
+        path = write_dag_file("shaky.py", simple("shaky_dag"))
+        path.write_text(MISSING_IMPORT + simple("shaky_dag"))
+        body = assert_ok(call("refresh_all_dags", method="POST"))
+        assert list(body["data"]["import_errors"]) == [str(path)]
+        assert dag_model("shaky_dag").is_active  # as the scheduler keeps it: the last good version stays
+
+    def test_a_dag_whose_file_was_removed_becomes_inactive(self, call):
+        path = write_dag_file("removed_dag.py", simple("removed_dag"))
+        assert "removed_dag" in listed_dags(call)
+        path.unlink()
+        assert_ok(call("refresh_all_dags", method="POST"))
+        assert dag_model("removed_dag").is_active is False
+        listed = listed_dags(call)
+        assert "removed_dag" not in listed and set(ORIGINAL_DAGS) <= set(listed)
+        assert all(dag_model(dag_id).is_active for dag_id in ORIGINAL_DAGS)
+
+    def test_import_errors_are_reported_and_the_rest_is_refreshed(self, call):
+        write_dag_file("bad_dag.py", MISSING_IMPORT + simple("bad_dag"), sync=False)
+        write_dag_file("good_dag.py", simple("good_dag"), sync=False)
+        body = assert_ok(call("refresh_all_dags", method="POST"))
+        assert [Path(name).name for name in body["data"]["import_errors"]] == ["bad_dag.py"]
+        assert body["warning"]
+        listed = listed_dags(call)
+        assert "good_dag" in listed and "bad_dag" not in listed
