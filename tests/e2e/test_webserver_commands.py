@@ -1,0 +1,193 @@
+"""End to end, the rest of the original plugin's endpoints through a real ``airflow webserver``: task
+commands, backfill and clear, background jobs, DAG files, pools, variables and connections, called as the
+original README calls them; effects are read back from the database and the DAGs folder.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import DAGS_FOLDER
+from tests.helpers import SIMPLE_DAG, dag_model, dag_source, forget_dag, poll
+
+pytestmark = pytest.mark.e2e
+
+DATE = "2024-03-01T00:00:00"
+
+
+@pytest.fixture
+def sample_run(webserver):
+    """A run of sample_dag at DATE with its task instances (conftest's clean_db empties runs per test)."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.utils import timezone
+
+    return trigger_dag("sample_dag", run_id="e2e_cmd_run", execution_date=timezone.parse(DATE))
+
+
+def ok(answer) -> dict:
+    body = answer.json()
+    assert answer.status_code == 200 and body["status"] == "OK", body
+    return body
+
+
+def ti_states(run_id: str) -> dict:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {ti.task_id: ti.state for ti in session.query(TaskInstance).filter_by(dag_id="sample_dag", run_id=run_id)}
+
+
+def finished_job(webserver, job_id: str) -> dict:
+    def ended():
+        job = ok(webserver.get("jobs", job_id=job_id))["data"]
+        return job if job["state"] != "running" else None
+
+    return poll(ended, seconds=120, every=0.5)
+
+
+def test_render(webserver, sample_run):
+    body = ok(webserver.get("render", dag_id="sample_dag", task_id="extract", execution_date=DATE))
+    assert "echo extract 2024-03-01" in body["output"]
+    assert body["data"]["rendered"]["bash_command"] == "echo extract 2024-03-01"
+
+
+def test_task_failed_deps(webserver, sample_run):
+    body = ok(webserver.get("task_failed_deps", dag_id="sample_dag", task_id="load", execution_date=DATE))
+    names = {dep["dep_name"] for dep in body["data"]["failed_dependencies"]}
+    assert "Trigger Rule" in names, body  # load waits for extract
+
+
+def test_list_tasks_tree_and_list_dags_report(webserver):
+    tree = ok(webserver.get("list_tasks", dag_id="sample_dag", tree=""))
+    assert tree["output"].splitlines() == ["<Task(BashOperator): extract>", "    <Task(EmptyOperator): load>"]
+    report = ok(webserver.get("list_dags", report="true"))
+    assert report["data"]["import_errors"] == []
+
+
+def test_test_waits_and_answers_with_the_task_log(webserver):
+    body = ok(webserver.get("test", dag_id="sample_dag", task_id="extract", execution_date="2017-01-02T03:04:05"))
+    assert "extract 2017-01-02" in body["output"]
+    assert body["airflow_cmd"] == "airflow tasks test sample_dag extract 2017-01-02T03:04:05+00:00"
+    assert body["data"]["exit_code"] == 0
+
+
+def test_run_records_the_task_state(webserver, sample_run):
+    ok(webserver.get("run", dag_id="sample_dag", task_id="extract", execution_date=DATE, local="true"))
+    assert ti_states("e2e_cmd_run")["extract"] == "success"
+
+
+def test_clear_resets_the_task_instances(webserver, sample_run):
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(TaskInstance).filter_by(dag_id="sample_dag").update({TaskInstance.state: "failed"})
+    body = ok(webserver.get("clear", dag_id="sample_dag", task_regex="^extract$", only_failed="", no_confirm=""))
+    assert body["data"]["count"] == 1
+    assert ti_states("e2e_cmd_run") == {"extract": None, "load": "failed"}
+
+
+def test_backfill_is_a_job_that_creates_its_runs(webserver):
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    body = ok(webserver.get("backfill", dag_id="other_dag", start_date="2024-01-01", end_date="2024-01-02"))
+    job = body["data"]
+    assert job["state"] == "running" and job["pid"] > 0
+    assert body["airflow_cmd"].startswith("airflow dags backfill")
+    assert finished_job(webserver, job["job_id"])["state"] == "success"
+    with create_session() as session:
+        runs = session.query(DagRun).filter_by(dag_id="other_dag").order_by(DagRun.execution_date).all()
+        assert [(run.execution_date.date().isoformat(), run.state) for run in runs] == [
+            ("2024-01-01", "success"), ("2024-01-02", "success")]
+    listed = ok(webserver.get("jobs"))["data"]["jobs"]
+    assert job["job_id"] in [j["job_id"] for j in listed]
+
+
+def test_scheduler_job_runs_once_and_exits(webserver):
+    body = ok(webserver.get("scheduler", num_runs="1", daemon="", pid="/tmp/x.pid"))
+    assert "daemon" in body["warning"] and "pid" in body["warning"]
+    ended = finished_job(webserver, body["data"]["job_id"])
+    assert ended["state"] == "success", ok(webserver.get("jobs", job_id=ended["job_id"], lines="60"))["output"]
+
+
+def test_serve_logs_starts_and_stop_job_stops_it(webserver):
+    job = ok(webserver.get("serve_logs"))["data"]
+    try:
+        assert ok(webserver.get("jobs", job_id=job["job_id"]))["data"]["state"] == "running"
+    finally:
+        stopped = ok(webserver.get("stop_job", job_id=job["job_id"]))
+    assert stopped["data"]["state"] in ("killed", "success", "failed")
+    assert ok(webserver.get("jobs", job_id=job["job_id"]))["data"]["state"] != "running"
+
+
+@pytest.mark.parametrize("api", ["worker", "kerberos"])
+def test_daemons_that_need_more_say_what_to_install(webserver, api):
+    body = webserver.get(api).json()
+    assert body["http_response_code"] == 409 and body["status"] == "ERROR"
+    assert "CeleryExecutor" in body["output"] if api == "worker" else "apache-airflow[kerberos]" in body["output"]
+
+
+def test_deploy_refresh_and_delete_a_dag_as_old_clients_do(webserver):
+    """curl -X POST -F 'dag_file=@/path/to/dag.py' -F 'force=on' .../api?api=deploy_dag, then refresh, delete."""
+    path = DAGS_FOLDER / "e2e_deployed.py"
+    source = dag_source(SIMPLE_DAG, dag_id="e2e_deployed", description="first")
+    try:
+        answer = webserver.call("POST", "deploy_dag", files={"dag_file": ("e2e_deployed.py", source)},
+                                data={"force": "on", "unpause": "on"})
+        body = ok(answer)
+        assert body["output"] == "DAG File [e2e_deployed.py] has been uploaded"
+        assert path.read_text() == source
+        assert dag_model("e2e_deployed").is_paused is False
+        listed = ok(webserver.get("list_dags"))["data"]["dags"]
+        assert "e2e_deployed" in [dag["dag_id"] for dag in listed]
+
+        again = webserver.call("POST", "deploy_dag", files={"dag_file": ("e2e_deployed.py", "x = 1\n")})
+        assert again.status_code == 409 and path.read_text() == source  # no force: nothing replaced
+
+        path.write_text(source.replace('EmptyOperator(task_id="only")',
+                                       'EmptyOperator(task_id="only") >> EmptyOperator(task_id="added")'))
+        ok(webserver.get("refresh_dag", dag_id="e2e_deployed"))
+        tasks = ok(webserver.get("list_tasks", dag_id="e2e_deployed"))["output"].splitlines()
+        assert tasks == ["added", "only"]
+
+        deleted = ok(webserver.get("delete_dag", dag_id="e2e_deployed", delete_file="true"))
+        assert deleted["data"]["file_removed"] is True and not path.exists()
+        assert dag_model("e2e_deployed") is None
+    finally:
+        path.unlink(missing_ok=True)
+        forget_dag("e2e_deployed")
+
+
+def test_refresh_all_dags_picks_up_a_new_file(webserver):
+    path = DAGS_FOLDER / "e2e_dropped_in.py"
+    path.write_text(dag_source(SIMPLE_DAG, dag_id="e2e_dropped_in", description="dropped in"))
+    try:
+        assert dag_model("e2e_dropped_in") is None
+        body = ok(webserver.get("refresh_all_dags"))
+        assert "e2e_dropped_in" in body["data"]["dag_ids"]
+        assert dag_model("e2e_dropped_in").description == "dropped in"
+    finally:
+        path.unlink(missing_ok=True)
+        forget_dag("e2e_dropped_in")
+
+
+def test_pool_variables_connections_as_the_original_readme(webserver):
+    from airflow.models import Connection, Pool, Variable
+    from airflow.utils.session import create_session
+
+    ok(webserver.get("pool", cmd="set", pool_name="myTestpool", slot_count="10", description="myTestpoolDescription"))
+    ok(webserver.get("variables", cmd="set", key="myVar1", value="myValue1"))
+    added = ok(webserver.get("connections", add="on", conn_id="e2e_db",
+                             conn_uri="postgres://someone:s3cret@db.example.com:5432/sales"))
+    assert "s3cret" not in added["output"] and "s3cret" not in str(added["arguments"])
+    with create_session() as session:
+        pool = session.query(Pool).filter_by(pool="myTestpool").one()
+        assert (pool.slots, pool.description) == (10, "myTestpoolDescription")
+        conn = session.query(Connection).filter_by(conn_id="e2e_db").one()
+        assert conn.password == "s3cret"
+    assert Variable.get("myVar1") == "myValue1"
+    assert ok(webserver.get("variables", get="myVar1"))["output"] == "myValue1"
+    listed = ok(webserver.get("connections", list="on"))
+    assert "s3cret" not in listed["output"] and "e2e_db" in listed["output"]
