@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from marshmallow import fields
+from marshmallow import fields, missing, validate
 
 from rest_api_plugin.argument_help import HELP, IGNORED
 from rest_api_plugin.schemas import fields as plugin_fields
@@ -23,6 +23,30 @@ KINDS = (  # field class -> what a form and a reader should expect; the first ma
 )
 URL = "http://localhost:8080/admin/rest_api/api"
 
+# The page's sections, in this order; a group missing here still shows, after these, under its own name.
+GROUPS = (
+    ("about", "About"),
+    ("dags", "DAGs"),
+    ("runs", "DAG runs"),
+    ("tasks", "Tasks"),
+    ("pools", "Pools"),
+    ("variables", "Variables"),
+    ("connections", "Connections"),
+    ("processes", "Processes and background jobs"),
+    ("deployment", "Deployment"),
+)
+# kind -> the page's form control for it
+CONTROLS = {
+    "boolean": "checkbox",
+    "date-time": "datetime-local",
+    "json": "json",
+    "file": "file",
+    "integer": "number",
+    "string": "text",
+}
+# Free-text arguments whose value must be a JSON object: the page checks them like json arguments.
+JSON_TEXT_ARGUMENTS = frozenset({"import"})
+
 
 def _kind(field) -> str:
     return next((kind for cls, kind in KINDS if isinstance(field, cls)), "string")
@@ -34,17 +58,44 @@ def _help(schema, name: str, field) -> str:
     return field.metadata.get("description") or HELP.get(field.data_key or name, "")
 
 
+def _choices(field) -> list[str]:
+    validators = field.validators if isinstance(field.validators, (list, tuple)) else [field.validators]
+    return next((list(v.choices) for v in validators if isinstance(v, validate.OneOf)), [])
+
+
+def _default(field):
+    """The value used when the argument is not sent, when it is a plain value (else None)."""
+    value = field.load_default
+    return value if value is not missing and isinstance(value, (bool, int, str)) else None
+
+
+def _control(kind: str, name: str, choices: list) -> str:
+    if kind == "string" and choices:
+        return "select"
+    if kind == "string" and name in JSON_TEXT_ARGUMENTS:
+        return "json"
+    return CONTROLS[kind]
+
+
 def describe_arguments(endpoint) -> list[dict]:
+    """Each argument: name, kind, required, description; and for the page: its form control (checkbox,
+    number, datetime-local, json, file, text or select), choices (for a select), default (when not sent,
+    or None) and legacy (accepted for old clients and ignored)."""
     schema = endpoint.schema()
-    return [
-        {
+    described = []
+    for name, field in schema.fields.items():
+        argument = {
             "name": field.data_key or name,
             "kind": _kind(field),
             "required": field.required,
             "description": _help(schema, name, field),
+            "choices": _choices(field),
+            "default": _default(field),
         }
-        for name, field in schema.fields.items()
-    ]
+        argument["control"] = _control(argument["kind"], argument["name"], argument["choices"])
+        argument["legacy"] = argument["description"] == IGNORED
+        described.append(argument)
+    return described
 
 
 def describe(endpoint) -> dict:
@@ -61,6 +112,20 @@ def describe(endpoint) -> dict:
 
 def describe_all(endpoints) -> list[dict]:
     return [describe(endpoint) for endpoint in endpoints]
+
+
+def describe_groups(endpoints) -> list[dict]:
+    """describe_all's endpoints in the page's sections: [{name, title, endpoints}], in GROUPS order."""
+    described = describe_all(endpoints)
+    titles = dict(GROUPS)
+    order = [name for name, _ in GROUPS]
+    order += sorted({e["group"] for e in described} - set(order))
+    return [
+        {"name": group, "title": titles.get(group, group.capitalize()),
+         "endpoints": [e for e in described if e["group"] == group]}
+        for group in order
+        if any(e["group"] == group for e in described)
+    ]
 
 
 def example_command(endpoint) -> str:

@@ -50,7 +50,8 @@ class RestApiView(BaseView):
 
     @expose("/")
     def index(self):
-        from rest_api_plugin import docs, security
+        """The page: the endpoints this user may call, in groups, each with a form built from its schema."""
+        from rest_api_plugin import config, docs, security
 
         manager = security._auth_manager()
         if not manager.is_logged_in():
@@ -58,7 +59,13 @@ class RestApiView(BaseView):
         allowed = [e for e in registry.ENDPOINTS if security.user_may_call(e)]
         if not allowed:
             return self.render_template("rest_api_plugin/forbidden.html"), 403
-        return self.render_template("rest_api_plugin/index.html", endpoints=docs.describe_all(allowed))
+        return self.render_template(
+            "rest_api_plugin/index.html",
+            title="REST API",
+            groups=docs.describe_groups(allowed),
+            endpoint_count=len(allowed),
+            token_header=config.token_header_name(),
+        )
 
     @expose("/api", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def api(self):

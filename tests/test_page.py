@@ -1,0 +1,218 @@
+"""The REST API page at /admin/rest_api/, through Flask's test client with users signed in through Airflow's
+login form: who sees what, and that every argument of every visible endpoint has a form control of its kind.
+The page's behaviour in a real browser is in tests/e2e/test_browser.py."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from rest_api_plugin import docs, registry, security
+from tests.conftest import TOKEN
+
+PAGE = "/admin/rest_api/"
+
+# kind -> (tag, input type) a control of that kind may be; string arguments with choices are selects,
+# and free-text arguments that carry a JSON object (docs.JSON_TEXT_ARGUMENTS) are JSON textareas.
+CONTROLS = {
+    "boolean": {("input", "checkbox")},
+    "integer": {("input", "number")},
+    "date-time": {("input", "datetime-local")},
+    "json": {("textarea", None)},
+    "file": {("input", "file")},
+    "string": {("input", "text"), ("select", None)},
+}
+
+
+class PageParser(HTMLParser):
+    """Endpoints (id endpoint-NAME) with their forms' controls, the anchors and the scripts of the page."""
+
+    def __init__(self):
+        super().__init__()
+        self.endpoints: dict[str, dict] = {}
+        self.current: str | None = None
+        self.forms: dict[str, dict[str, tuple]] = {}
+        self.form: str | None = None
+        self.links: set[str] = set()
+        self.labels: set[str] = set()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "label" and attrs.get("for"):
+            self.labels.add(attrs["for"])
+        if tag == "a" and attrs.get("href", "").startswith("#endpoint-"):
+            self.links.add(attrs["href"][1:])
+        if tag == "article" and attrs.get("id", "").startswith("endpoint-"):
+            self.current = attrs["data-endpoint"]
+            self.endpoints[self.current] = attrs
+        if tag == "form" and "rest-api-form" in attrs.get("class", ""):
+            self.form = attrs["data-endpoint"]
+            assert self.form == self.current, "each endpoint's form is inside its own article"
+            self.forms[self.form] = {"_attrs": attrs}
+        if self.form and tag in ("input", "select", "textarea") and attrs.get("name"):
+            assert attrs["name"] not in self.forms[self.form], f"{self.form}: two controls named {attrs['name']}"
+            self.forms[self.form][attrs["name"]] = (tag, attrs.get("type"), attrs)
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.form = None
+
+
+def parse(page: str) -> PageParser:
+    parser = PageParser()
+    parser.feed(page)
+    return parser
+
+
+def get_page(browser_session, username):
+    client, csrf = browser_session(username)
+    answer = client.get(PAGE)
+    return answer, answer.get_data(as_text=True), csrf
+
+
+def test_anonymous_is_sent_to_the_login_page(app):
+    answer = app.test_client().get(PAGE)
+    assert answer.status_code == 302
+    assert "/login/" in answer.headers["Location"]
+    assert "admin/rest_api" in answer.headers["Location"]  # and comes back here after signing in
+
+
+def test_admin_sees_every_endpoint_in_airflow_page(browser_session):
+    answer, page, csrf = get_page(browser_session, "admin")
+    assert answer.status_code == 200
+    parsed = parse(page)
+    assert list(parsed.endpoints) == [e["name"] for g in docs.describe_groups(registry.ENDPOINTS)
+                                      for e in g["endpoints"]]
+    assert set(parsed.endpoints) == set(registry.BY_NAME)
+    assert set(parsed.forms) == set(registry.BY_NAME)
+    # Airflow's own layout: its navigation, its Bootstrap CSS, its csrfToken variable for our script.
+    assert 'class="navbar' in page and "bootstrap" in page.lower()
+    assert csrf, "the page defines Airflow's csrfToken JS variable"
+    assert "REST API" in page
+
+
+def test_endpoints_come_in_groups_in_order(browser_session):
+    _, page, _ = get_page(browser_session, "admin")
+    positions = [page.index(f'id="group-{name}"') for name, _ in docs.GROUPS]
+    assert positions == sorted(positions)
+    for endpoint in registry.ENDPOINTS:
+        group_at = page.index(f'id="group-{endpoint.group}"')
+        at = page.index(f'id="endpoint-{endpoint.name}"')
+        later = [page.index(f'id="group-{n}"') for n, _ in docs.GROUPS if page.index(f'id="group-{n}"') > group_at]
+        assert group_at < at < min(later, default=len(page)), endpoint.name
+
+
+def test_each_endpoint_has_its_anchor_description_and_argument_help(browser_session):
+    _, page, _ = get_page(browser_session, "admin")
+    parsed = parse(page)
+    assert parsed.links == {f"endpoint-{e.name}" for e in registry.ENDPOINTS}
+    for endpoint in registry.ENDPOINTS:
+        assert endpoint.description.replace("'", "&#39;") in page, endpoint.name
+        for argument in docs.describe_arguments(endpoint):
+            help_id = f"arg-{endpoint.name}-{argument['name']}-help"
+            assert help_id in parsed.ids, help_id
+        for word in (endpoint.name, endpoint.group):
+            assert word in parsed.endpoints[endpoint.name]["data-search"]
+
+
+def test_every_argument_has_a_labelled_control_of_its_kind(browser_session):
+    _, page, _ = get_page(browser_session, "admin")
+    parsed = parse(page)
+    for endpoint in registry.ENDPOINTS:
+        controls = parsed.forms[endpoint.name]
+        arguments = docs.describe_arguments(endpoint)
+        assert set(controls) - {"_attrs"} == {a["name"] for a in arguments}, endpoint.name
+        for argument in arguments:
+            tag, kind, attrs = controls[argument["name"]]
+            json_text = argument["kind"] == "string" and argument["name"] in docs.JSON_TEXT_ARGUMENTS
+            expected = CONTROLS["json"] if json_text else CONTROLS[argument["kind"]]
+            assert (tag, kind) in expected, (endpoint.name, argument, tag, kind)
+            assert attrs["id"] in parsed.labels, f"{endpoint.name}.{argument['name']} has no label"
+            if argument["choices"]:
+                assert tag == "select", (endpoint.name, argument["name"])
+            if argument["kind"] == "json" or argument["name"] in docs.JSON_TEXT_ARGUMENTS:
+                assert tag == "textarea" and attrs.get("data-json") == "object", (endpoint.name, argument["name"])
+            assert ("required" in attrs) == argument["required"], (endpoint.name, argument["name"])
+            if argument["kind"] == "boolean":  # a checkbox starts as the argument's default
+                assert ("checked" in attrs) == (argument["default"] is True), (endpoint.name, argument["name"])
+        multipart = any(a["kind"] == "file" for a in arguments)
+        assert controls["_attrs"]["data-multipart"] == ("true" if multipart else "false"), endpoint.name
+
+
+def test_upload_and_json_controls(browser_session):
+    _, page, _ = get_page(browser_session, "admin")
+    forms = parse(page).forms
+    assert forms["deploy_dag"]["dag_file"][:2] == ("input", "file")
+    assert forms["deploy_dag"]["_attrs"]["data-multipart"] == "true"
+    for endpoint, name in [("trigger_dag", "conf"), ("test", "task_params"), ("backfill", "conf"),
+                           ("variables", "import")]:
+        assert forms[endpoint][name][0] == "textarea", (endpoint, name)
+    assert forms["trigger_dag"]["execution_date"][:2] == ("input", "datetime-local")
+    assert forms["trigger_dag"]["replace_microseconds"][:2] == ("input", "checkbox")
+    assert "checked" not in forms["trigger_dag"]["replace_microseconds"][2]
+    assert forms["test"]["wait"][2].get("data-default") == "true"  # unchecked sends wait=false
+    assert forms["jobs"]["lines"][:2] == ("input", "number")
+    assert forms["pool"]["cmd"][0] == "select"
+
+
+@pytest.mark.parametrize("username", ["viewer", "user"])
+def test_read_roles_see_only_read_only_endpoints_and_no_write_form(browser_session, username):
+    answer, page, _ = get_page(browser_session, username)
+    assert answer.status_code == 200
+    parsed = parse(page)
+    read_only = {e.name for e in registry.ENDPOINTS if e.read_only}
+    assert set(parsed.endpoints) == read_only
+    assert set(parsed.forms) == read_only
+    assert all(attrs["data-read-only"] == "true" for attrs in parsed.endpoints.values())
+    for endpoint in registry.ENDPOINTS:
+        if not endpoint.read_only:
+            assert f'id="endpoint-{endpoint.name}"' not in page
+            assert f'data-endpoint="{endpoint.name}"' not in page
+    assert 'id="group-deployment"' not in page  # a group with no endpoint for this user is not shown
+    assert "changes state" not in page
+
+
+def test_what_a_user_sees_is_what_user_may_call_says(app, browser_session):
+    """The page and the API agree: the limited role's endpoints are exactly those it may call."""
+    _, page, _ = get_page(browser_session, "limited")
+    with app.test_request_context():
+        user = app.appbuilder.sm.find_user(username="limited")
+        allowed = {e.name for e in registry.ENDPOINTS if security.user_may_call(e, user)}
+    assert set(parse(page).endpoints) == allowed and allowed
+
+
+def test_user_without_any_endpoint_gets_403(browser_session):
+    answer, page, _ = get_page(browser_session, "noperm")
+    assert answer.status_code == 403
+    assert "rest-api-endpoint" not in page and "can_&lt;endpoint&gt;" in page
+
+
+@pytest.mark.parametrize("username", ["admin", "viewer"])
+def test_page_carries_no_token_value(browser_session, username):
+    _, page, _ = get_page(browser_session, username)
+    assert TOKEN not in page
+    assert "YOUR_TOKEN" in page  # the curl command's placeholder
+
+
+def test_page_needs_no_external_asset(browser_session):
+    """Everything the page loads comes from this webserver: no http(s):// script, style or image."""
+    import re
+
+    _, page, _ = get_page(browser_session, "admin")
+    external = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="(?:https?:)?//[^"]*"', page)
+    assert not external, external
+
+
+def test_page_form_post_uses_csrf_and_reaches_the_api(browser_session):
+    """The call the page's script makes: POST, arguments as form fields, the CSRF token as X-CSRFToken."""
+    client, csrf = browser_session("admin")
+    answer = client.post("/admin/rest_api/api?api=pause", data={"dag_id": "sample_dag"},
+                         headers={"X-CSRFToken": csrf})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["airflow_cmd"] == "airflow dags pause sample_dag"
+    refused = client.post("/admin/rest_api/api?api=pause", data={"dag_id": "sample_dag"})
+    assert refused.status_code == 403
