@@ -157,6 +157,16 @@ def writes_bytecode(monkeypatch):
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def module_leaves_nothing_behind(app):
+    """Other test modules share the DAGs folder and the database: they expect only sample_dags.py."""
+    yield
+    assert set(folder_files()) == {"sample_dags.py"}
+    assert upload_leftovers() == []
+    dags = db_state()["dags"]
+    assert set(dags) == set(ORIGINAL_DAGS) and all(dags[dag_id][1] for dag_id in ORIGINAL_DAGS), dags
+
+
 @pytest.fixture(autouse=True)
 def restore_dags_folder(app):
     """Put the DAGs folder, the database and the backup folder back as the test found them."""
