@@ -224,11 +224,10 @@ def deploy_dag(args: dict, ctx: CallContext) -> Result:
     bag = _parse(target)
     _sync(bag)
     deactivated = _deactivate_missing(bag, [target])
-    warning, paused = _apply_pause(args, bag.dag_ids)
+    paused = _apply_pause(args, bag.dag_ids)
     data = {"filename": name, "path": str(target), "dag_ids": sorted(bag.dag_ids), "backup": backup,
             "paused": paused, "deactivated": deactivated}
-    if not bag.dag_ids:
-        warning = "; ".join(filter(None, [warning, f"No DAG found in {name}"]))
+    warning = None if bag.dag_ids else f"No DAG found in {name}"
     return Result(output=f"DAG File [{name}] has been uploaded", data=data, warning=warning)
 
 
@@ -246,12 +245,11 @@ def _install(temporary: Path, target: Path, force: bool) -> str | None:
     return None
 
 
-def _apply_pause(args: dict, dag_ids) -> tuple[str | None, dict]:
+def _apply_pause(args: dict, dag_ids) -> dict:
+    """pause or unpause (the schema refuses both) the uploaded DAGs; their paused state either way."""
     from airflow.models import DagModel
     from airflow.utils.session import create_session
 
-    if args["pause"] and args["unpause"]:
-        return "Both options pause and unpause were given. Skipping setting the state (pause, unpause) of the DAG.", {}
     with create_session() as session:
         paused = {}
         for dag_id in sorted(dag_ids):
@@ -259,7 +257,7 @@ def _apply_pause(args: dict, dag_ids) -> tuple[str | None, dict]:
             if args["pause"] or args["unpause"]:
                 model.is_paused = bool(args["pause"])
             paused[dag_id] = bool(model.is_paused)
-    return None, paused
+    return paused
 
 
 # --- delete_dag ---
