@@ -157,6 +157,8 @@ def test_upload_and_json_controls(browser_session):
     assert forms["test"]["wait"][2].get("data-default") == "true"  # unchecked sends wait=false
     assert forms["jobs"]["lines"][:2] == ("input", "number")
     assert forms["pool"]["cmd"][0] == "select"
+    # required arguments come first, the others in the schema's order
+    assert [n for n in forms["task_state"] if n != "_attrs"][:3] == ["dag_id", "task_id", "execution_date"]
 
 
 @pytest.mark.parametrize("username", ["viewer", "user"])

@@ -257,3 +257,10 @@ class TestPage:
     def test_user_without_permissions_gets_403(self, browser_session):
         client, _ = browser_session("noperm")
         assert client.get("/admin/rest_api/").status_code == 403
+
+    def test_write_role_sees_every_endpoint_with_its_form(self, browser_session):
+        client, _ = browser_session("op")
+        page = client.get("/admin/rest_api/").get_data(as_text=True)
+        for endpoint in registry.ENDPOINTS:
+            assert f'id="endpoint-{endpoint.name}"' in page, endpoint.name
+            assert f'<form class="rest-api-form" data-endpoint="{endpoint.name}"' in page, endpoint.name

@@ -136,13 +136,22 @@ def test_admin_triggers_a_dag_with_conf_from_the_form(page):
     expect(curl).to_contain_text("curl -H 'rest_api_plugin_http_token: YOUR_TOKEN'")
     expect(curl).to_contain_text(f"api=trigger_dag&dag_id=sample_dag&run_id={run_id}&conf=")
     assert TOKEN not in page.content()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    result.get_by_role("button", name="Copy").click()
+    expect(result.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == curl.inner_text()
 
     (request,) = requests  # one POST carrying the page's CSRF token
     assert request.method == "POST"
     assert request.headers.get("x-csrftoken")
     assert db_runs("sample_dag")[run_id] == {"source": "browser", "n": 1}
 
-    article.scroll_into_view_if_needed()
+    # For the README: the page filtered to this endpoint, with its answer.
+    page.get_by_label("Search endpoints").fill("trigger_dag")
+    expect(page.locator(".rest-api-endpoint:visible")).to_have_count(1)
+    page.get_by_label("Search endpoints").blur()
+    page.evaluate("window.scrollTo(0, 0)")
+    page.set_viewport_size({"width": 1280, "height": 1350})
     screenshot(page, "rest-api-page-admin-trigger.png")
 
 
@@ -309,6 +318,8 @@ def test_background_job_state_and_log_follow_the_job_until_it_ends(page, jobs_to
     expect(state).to_have_text("success", timeout=JOB)
     expect(job.locator(".rest-api-job-log")).to_contain_text("echo extract 2024-01-02", timeout=SLOW)
     expect(job.get_by_role("button", name="Stop job")).to_be_hidden()
+    job.scroll_into_view_if_needed()
+    screenshot(page, "rest-api-page-job.png")
     polls = [r for r in requests if "api=jobs" in r.url]
     assert polls and all(r.method == "POST" and "job_id=" in (r.post_data or "") for r in polls)
 

@@ -220,6 +220,12 @@
     selection.addRange(range);
   }
 
+  function appendCurl(box, api, pairs) {
+    box.appendChild(el("h5", { text: "The same call with curl" }));
+    var curl = el("pre", { className: "rest-api-curl", text: curlCommand(api, pairs) });
+    box.appendChild(el("div", { className: "rest-api-curl-row" }, [curl, copyButton(curl)]));
+  }
+
   function renderAnswer(box, api, pairs, answer) {
     box.textContent = "";
     var envelope = answer.envelope;
@@ -235,6 +241,7 @@
         : "The webserver did not answer with the plugin's JSON envelope.";
       box.appendChild(el("p", { className: "text-danger", text: hint }));
       box.appendChild(el("pre", { className: "rest-api-raw", text: answer.text.slice(0, 5000) }));
+      appendCurl(box, api, pairs);
     } else {
       if (envelope.airflow_cmd) {
         box.appendChild(el("h5", { text: "airflow_cmd" }));
@@ -243,20 +250,18 @@
       if (envelope.warning) {
         box.appendChild(el("p", { className: "alert alert-warning rest-api-warning", text: envelope.warning }));
       }
+      var job = envelope.data && typeof envelope.data === "object" && envelope.data.job_id ? envelope.data : null;
+      if (job) box.appendChild(jobPanel(job));
+      appendCurl(box, api, pairs);
       if (envelope.output !== undefined && envelope.output !== null && envelope.output !== "") {
         box.appendChild(el("h5", { text: "Output" }));
         box.appendChild(el("pre", { className: "rest-api-output", tabindex: "0",
           text: typeof envelope.output === "string" ? envelope.output : JSON.stringify(envelope.output, null, 2) }));
       }
-      var job = envelope.data && typeof envelope.data === "object" && envelope.data.job_id ? envelope.data : null;
-      if (job) box.appendChild(jobPanel(job));
       box.appendChild(el("h5", { text: "Response envelope" }));
       box.appendChild(el("pre", { className: "rest-api-envelope", tabindex: "0",
                                   text: JSON.stringify(envelope, null, 2) }));
     }
-    box.appendChild(el("h5", { text: "The same call with curl" }));
-    var curl = el("pre", { className: "rest-api-curl", text: curlCommand(api, pairs) });
-    box.appendChild(el("div", { className: "rest-api-curl-row" }, [curl, copyButton(curl)]));
     box.hidden = false;
   }
 
