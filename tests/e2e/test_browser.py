@@ -176,6 +176,7 @@ def test_admin_page_screenshot_search_and_anchor(page):
     # Keyboard only: focus a toggle, Enter opens it; the anchor link opens and scrolls to an endpoint.
     toggle = endpoint(page, "list_dags").locator(".rest-api-toggle")
     toggle.focus()
+    assert toggle.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"  # focus is visible
     page.keyboard.press("Enter")
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(endpoint(page, "list_dags").locator(".panel-body")).to_be_visible()
@@ -183,6 +184,16 @@ def test_admin_page_screenshot_search_and_anchor(page):
     expect(endpoint(page, "clear").locator(".panel-body")).to_be_visible()
     expect(endpoint(page, "clear")).to_be_in_viewport()
     assert page.url.endswith("#endpoint-clear")
+
+    # "Fill in the example" puts the registry's example into the form (and sends nothing).
+    requests = api_requests(page)
+    pool = open_endpoint(page, "pool")
+    pool.get_by_role("button", name="Fill in the example").click()
+    expect(pool.get_by_label("cmd")).to_have_value("set")
+    expect(pool.get_by_label("pool_name")).to_have_value("my_pool")
+    expect(pool.get_by_label("slot_count")).to_have_value("5")
+    expect(pool.get_by_label("pool_description")).to_have_value("nightly loads")
+    assert requests == []
 
 
 def _all_endpoints():
