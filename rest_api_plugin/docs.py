@@ -44,8 +44,6 @@ CONTROLS = {
     "integer": "number",
     "string": "text",
 }
-# Free-text arguments whose value must be a JSON object: the page checks them like json arguments.
-JSON_TEXT_ARGUMENTS = frozenset({"import"})
 
 
 def _kind(field) -> str:
@@ -69,11 +67,9 @@ def _default(field):
     return value if value is not missing and isinstance(value, (bool, int, str)) else None
 
 
-def _control(kind: str, name: str, choices: list) -> str:
+def _control(kind: str, choices: list) -> str:
     if kind == "string" and choices:
         return "select"
-    if kind == "string" and name in JSON_TEXT_ARGUMENTS:
-        return "json"
     return CONTROLS[kind]
 
 
@@ -92,7 +88,7 @@ def describe_arguments(endpoint) -> list[dict]:
             "choices": _choices(field),
             "default": _default(field),
         }
-        argument["control"] = _control(argument["kind"], argument["name"], argument["choices"])
+        argument["control"] = _control(argument["kind"], argument["choices"])
         argument["legacy"] = argument["description"] == IGNORED
         described.append(argument)
     return described

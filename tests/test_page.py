@@ -128,13 +128,11 @@ def test_every_argument_has_a_labelled_control_of_its_kind(browser_session):
         assert set(controls) - {"_attrs"} == {a["name"] for a in arguments}, endpoint.name
         for argument in arguments:
             tag, kind, attrs = controls[argument["name"]]
-            json_text = argument["kind"] == "string" and argument["name"] in docs.JSON_TEXT_ARGUMENTS
-            expected = CONTROLS["json"] if json_text else CONTROLS[argument["kind"]]
-            assert (tag, kind) in expected, (endpoint.name, argument, tag, kind)
+            assert (tag, kind) in CONTROLS[argument["kind"]], (endpoint.name, argument, tag, kind)
             assert attrs["id"] in parsed.labels, f"{endpoint.name}.{argument['name']} has no label"
             if argument["choices"]:
                 assert tag == "select", (endpoint.name, argument["name"])
-            if argument["kind"] == "json" or argument["name"] in docs.JSON_TEXT_ARGUMENTS:
+            if argument["kind"] == "json":
                 assert tag == "textarea" and attrs.get("data-json") == "object", (endpoint.name, argument["name"])
             assert ("required" in attrs) == argument["required"], (endpoint.name, argument["name"])
             if argument["kind"] == "boolean":  # a checkbox starts as the argument's default
@@ -151,6 +149,7 @@ def test_upload_and_json_controls(browser_session):
     for endpoint, name in [("trigger_dag", "conf"), ("test", "task_params"), ("backfill", "conf"),
                            ("variables", "import")]:
         assert forms[endpoint][name][0] == "textarea", (endpoint, name)
+        assert forms[endpoint][name][2].get("data-json") == "object", (endpoint, name)
     assert forms["trigger_dag"]["execution_date"][:2] == ("input", "datetime-local")
     assert forms["trigger_dag"]["replace_microseconds"][:2] == ("input", "checkbox")
     assert "checked" not in forms["trigger_dag"]["replace_microseconds"][2]

@@ -7,7 +7,7 @@ import json
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from rest_api_plugin.schemas.base import ArgumentsSchema, one_action
-from rest_api_plugin.schemas.fields import Flag, Text
+from rest_api_plugin.schemas.fields import Flag, JsonObject, Text
 
 VARIABLE_KEY = {"validate": validate.Length(min=1, max=250, error="A variable key is 1 to 250 characters.")}
 
@@ -21,7 +21,7 @@ class VariablesSchema(ArgumentsSchema):
     json = Flag(load_default=False)
     default = Text(1_000_000)
     delete = fields.String(**VARIABLE_KEY)
-    import_ = Text(10_000_000, data_key="import")
+    import_ = JsonObject(data_key="import")  # a JSON object of key: value
     export = Flag()
     list = Flag()
 
@@ -34,10 +34,8 @@ class VariablesSchema(ArgumentsSchema):
                 raise ValidationError({name: [f"{name} is required with cmd=set."] for name in missing})
             if data.get("json"):
                 _decode_json(data["value"], "value")
-        if action == "import":
-            decoded = _decode_json(data.get("import_", ""), "import")
-            if not isinstance(decoded, dict):
-                raise ValidationError("import must be a JSON object of key: value.", "import")
+        if action == "import" and "import_" not in data:
+            raise ValidationError("Give the variables to import as a JSON object of key: value.", "import")
 
     @staticmethod
     def action_of(data) -> str:
@@ -59,7 +57,7 @@ class VariablesSchema(ArgumentsSchema):
             if not data["key"]:
                 raise ValidationError(f"Name the variable: {action}=KEY.", action)
         if action == "import":
-            data["import"] = json.loads(data.pop("import_"))
+            data["import"] = data.pop("import_")
         return data
 
 
