@@ -50,8 +50,13 @@ def _kind(field) -> str:
     return next((kind for cls, kind in KINDS if isinstance(field, cls)), "string")
 
 
+def _is_legacy(schema, name: str) -> bool:
+    """Accepted for old clients and ignored: the schema lists it in ``IGNORED``."""
+    return name in getattr(schema, "IGNORED", ())
+
+
 def _help(schema, name: str, field) -> str:
-    if name in getattr(schema, "IGNORED", ()):
+    if _is_legacy(schema, name):
         return IGNORED
     return field.metadata.get("description") or HELP.get(field.data_key or name, "")
 
@@ -89,7 +94,7 @@ def describe_arguments(endpoint) -> list[dict]:
             "default": _default(field),
         }
         argument["control"] = _control(argument["kind"], argument["choices"])
-        argument["legacy"] = argument["description"] == IGNORED
+        argument["legacy"] = _is_legacy(schema, name)
         described.append(argument)
     return described
 
