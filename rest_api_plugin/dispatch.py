@@ -88,7 +88,9 @@ def handle(request) -> tuple[dict, int]:
 
 def _run(request, envelope: dict) -> Result:
     identity = security.authenticate(request)
-    name = (request.values.get("api") or "").strip().lower()
+    # Query string or form, whatever the method: Werkzeug leaves a GET's form out of request.values, and old
+    # clients send GET requests with form bodies (e.g. deploy_dag as multipart).
+    name = (request.args.get("api") or request.form.get("api") or "").strip().lower()
     if not name:
         raise BadRequest("API should be provided")
     endpoint = registry.get(name)

@@ -238,6 +238,16 @@ class TestDeployDag:
         assert_ok(deploy(call, "options_dag.py", content, query={"force": "on"}))
         assert dag_model("options_dag").is_paused is False  # neither option: the state is kept
 
+    def test_get_with_everything_in_a_multipart_body(self, call):
+        """As a real client does it: client.get(url, data={"api": "deploy_dag", "dag_file": ..., ...})."""
+        content = simple("get_body_dag")
+        answer = call(None, method="GET", data={"api": "deploy_dag", "force": "true", "unpause": "true",
+                                               "dag_file": (io.BytesIO(content.encode()), "get_body_dag.py")})
+        body = assert_ok(answer)
+        assert body["output"] == "DAG File [get_body_dag.py] has been uploaded"
+        assert (DAGS_FOLDER / "get_body_dag.py").read_text() == content
+        assert dag_model("get_body_dag").is_paused is False
+
     def test_pause_and_unpause_together_are_refused(self, call):
         before_files, before_db = folder_files(), db_state()
         assert_error(deploy(call, "both_dag.py", simple("both_dag"), pause="on", unpause="on"), 400)

@@ -61,6 +61,14 @@ def test_form_arguments_count_like_query_arguments(call):
     assert body["arguments"]["dag_id"] == "sample_dag"
 
 
+def test_get_with_a_form_body_names_the_api_there(call):
+    """Old clients send GET requests with form bodies, the api name included."""
+    answer = call(None, method="GET", data={"api": "pause", "dag_id": "sample_dag"})
+    body = answer.get_json()
+    assert answer.status_code == 200, body
+    assert body["post_arguments"] == {"api": "pause", "dag_id": "sample_dag"}
+
+
 def test_other_methods_get_an_envelope(call):
     answer = call("version", method="PUT")
     assert answer.status_code == 405
