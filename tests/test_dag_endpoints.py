@@ -125,6 +125,23 @@ class TestStates:
     def test_dag_state_by_run_id(self, call, run):
         assert call("dag_state", dag_id="sample_dag", run_id="state_run").get_json()["output"] == "queued"
 
+    def test_states_by_a_generated_run_id(self, call):
+        """Airflow's own run ids (manual__2024-...T...+00:00) name runs, as real clients pass them back."""
+        run_id = call("trigger_dag", dag_id="sample_dag").get_json()["data"]["run_id"]
+        assert run_id.startswith("manual__") and ":" in run_id and "+" in run_id
+        body = call("dag_state", dag_id="sample_dag", run_id=run_id).get_json()
+        assert (body["status"], body["data"]["run_id"]) == ("OK", run_id), body
+        body = call("task_state", dag_id="sample_dag", task_id="extract", run_id=run_id).get_json()
+        assert body["status"] == "OK", body
+        body = call("render", dag_id="sample_dag", task_id="extract", run_id=run_id).get_json()
+        assert body["status"] == "OK", body
+
+    @pytest.mark.parametrize("run_id", ["a b", "x;y", "$(id)", "r" * 251, "a/b"])
+    def test_run_id_outside_airflows_pattern_is_400(self, call, run_id):
+        body = call("dag_state", dag_id="sample_dag", run_id=run_id).get_json()
+        assert body["http_response_code"] == 400 and "run_id" in body["data"]["errors"], body
+        assert call("trigger_dag", dag_id="sample_dag", run_id=run_id).status_code == 400
+
     def test_dag_state_needs_a_date(self, call):
         body = call("dag_state", dag_id="sample_dag").get_json()
         assert body["http_response_code"] == 400 and "execution_date" in body["data"]["errors"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validates_schema
 
 from rest_api_plugin.schemas.base import ArgumentsSchema, WithLogicalDate
-from rest_api_plugin.schemas.fields import Flag, JsonObject, Key, Text
+from rest_api_plugin.schemas.fields import Flag, JsonObject, Key, RunId, Text
 
 REQUIRED_DAG_ID = {"required": "dag_id is required."}
 
@@ -17,7 +17,7 @@ class DagSchema(ArgumentsSchema):
 
 class TriggerDagSchema(WithLogicalDate):
     dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
-    run_id = Key("run_id")
+    run_id = RunId()
     conf = JsonObject()
     replace_microseconds = Flag(load_default=False)
     subdir = Text(500)
@@ -25,7 +25,7 @@ class TriggerDagSchema(WithLogicalDate):
 
 class DagStateSchema(WithLogicalDate):
     dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
-    run_id = Key("run_id")
+    run_id = RunId()
     subdir = Text(500)
 
     @validates_schema

@@ -46,6 +46,26 @@ class Key(fields.String):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
+class RunId(fields.String):
+    """A DAG run's id as Airflow accepts it: ``[scheduler] allowed_run_id_pattern`` (by default letters,
+    digits and ``_.~:+-``, so generated ids such as ``manual__2024-01-02T03:04:05.123456+00:00`` pass) or
+    the pattern of ids Airflow generates; at most 250 characters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Length(min=1, max=250, error="The run_id must be 1 to 250 characters long."),
+                         **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from airflow.configuration import conf
+        from airflow.models.dagrun import RUN_ID_REGEX
+
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        allowed = conf.get("scheduler", "allowed_run_id_pattern", fallback=r"^[A-Za-z0-9_.~:+-]+$")
+        if not (re.match(allowed, text) or re.match(RUN_ID_REGEX, text)):
+            raise ValidationError(f"The run_id does not match the allowed pattern {allowed}.")
+        return text
+
+
 class LogicalDate(fields.Field):
     """A date or date-time (``2017-01-02T03:04:05``); naive values are in Airflow's default timezone."""
 

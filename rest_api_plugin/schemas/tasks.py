@@ -8,7 +8,7 @@ from marshmallow import ValidationError, fields, post_load, validates_schema
 
 from rest_api_plugin.schemas.base import ArgumentsSchema, WithLogicalDate
 from rest_api_plugin.schemas.dags import REQUIRED_DAG_ID, TaskSchema
-from rest_api_plugin.schemas.fields import Flag, JsonObject, Key, LogicalDate, Text
+from rest_api_plugin.schemas.fields import Flag, JsonObject, Key, LogicalDate, RunId, Text
 from rest_api_plugin.schemas.processes import DagFolderPath, IgnoresLegacyArguments, Waits
 
 REQUIRED_TASK_ID = {"required": "task_id is required."}
@@ -46,7 +46,7 @@ class TestTaskSchema(WithLogicalDate, DryRun, Waits):
 
     dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
     task_id = Key("task_id", required=True, error_messages=REQUIRED_TASK_ID)
-    run_id = Key("run_id")
+    run_id = RunId()
     map_index = fields.Integer(load_default=-1, strict=False)
     subdir = DagFolderPath()
     task_params = JsonObject()
