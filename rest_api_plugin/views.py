@@ -69,8 +69,9 @@ class RestApiView(BaseView):
 
     @expose("/api", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def api(self):
-        from rest_api_plugin import dispatch
+        from rest_api_plugin import api_sessions, dispatch
 
+        api_sessions.stateless_unless_session_cookie(self.appbuilder.get_app, request)
         if request.method not in API_METHODS:
             return json_response(*dispatch.method_not_allowed(request))
         return json_response(*dispatch.handle(request))

@@ -119,6 +119,7 @@ def test_pause_and_unpause(webserver):
 def test_basic_auth_as_admin(webserver):
     answer = webserver.call("GET", "version", token=None, auth=("admin", PASSWORD))
     assert answer.status_code == 200, answer.text
+    assert "Set-Cookie" not in answer.headers  # a script's call leaves no session behind
     answer = webserver.call("GET", "unpause", token=None, auth=("admin", PASSWORD),
                             params={"dag_id": "other_dag"})
     assert answer.status_code == 200, answer.text
