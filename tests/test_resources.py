@@ -143,7 +143,9 @@ class TestConnections:
             stored = session.query(Connection).filter_by(conn_id="wh").one()
             assert (stored.host, stored.password, stored.port) == ("db.example.com", "s3cr3t-pw", 5432)
         listed = call("connections", list="")
-        assert "wh" in listed.get_json()["output"]
+        assert "wh\tpostgres\tdb.example.com" in listed.get_json()["output"].splitlines()
+        row = next(c for c in listed.get_json()["data"]["connections"] if c["conn_id"] == "wh")
+        assert (row["host"], row["login"], row["password"], row["port"]) == ("db.example.com", "alice", "***", 5432)
         deleted = call("connections", delete="", conn_id="wh")
         for answer in (body, listed.get_json(), deleted.get_json()):
             assert "s3cr3t-pw" not in json.dumps(answer)

@@ -18,20 +18,24 @@ FIELDS = {  # argument -> Connection attribute
 }
 
 
-def describe(conn) -> dict:
-    return {
+def describe(conn, with_uri: bool = True) -> dict:
+    """A connection without its password. ``with_uri`` adds its URI (password masked): Connection.get_uri
+    parses ``extra`` and may log a warning each time, too slow for every row of a listing."""
+    described = {
         "conn_id": conn.conn_id,
         "conn_type": conn.conn_type,
         "description": conn.description,
         "host": conn.host,
         "login": conn.login,
-        "password": MASK if conn.password else None,
+        "password": MASK if conn._password else None,  # the stored column: no need to decrypt it
         "schema": conn.schema,
         "port": conn.port,
         "is_extra_encrypted": bool(conn.is_extra_encrypted),
         "is_encrypted": bool(conn.is_encrypted),
-        "uri": mask_uri(conn.get_uri()),
     }
+    if with_uri:
+        described["uri"] = mask_uri(conn.get_uri())
+    return described
 
 
 def _build(args: dict):
@@ -74,6 +78,6 @@ def connections(args: dict, ctx: CallContext) -> Result:
             data = describe(existing)
             session.delete(existing)
             return Result(output=f"Successfully deleted connection with `conn_id`={args['conn_id']}", data=data)
-        conns = [describe(c) for c in session.query(Connection).order_by(Connection.conn_id)]
-    output = "\n".join(f"{c['conn_id']}\t{c['conn_type']}\t{c['uri']}" for c in conns)
+        conns = [describe(c, with_uri=False) for c in session.query(Connection).order_by(Connection.conn_id)]
+    output = "\n".join(f"{c['conn_id']}\t{c['conn_type']}\t{c['host'] or ''}" for c in conns)
     return Result(output=output, data={"connections": conns, "total_entries": len(conns)})
