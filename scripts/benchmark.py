@@ -50,7 +50,7 @@ os.environ.update(
         "AIRFLOW__CORE__FERNET_KEY": "x5cZ6Yx0ALzTZ9GT4LqXJvQ9E0hQ1Lxp3OZQ_3gtBXg=",
         "AIRFLOW__WEBSERVER__SECRET_KEY": "rest-api-plugin-benchmark",
         "AIRFLOW__WEBSERVER__AUTH_RATE_LIMITED": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",  # no per-call warnings in the figures' output
         "AIRFLOW__REST_API_PLUGIN__REST_API_PLUGIN_EXPECTED_HTTP_TOKEN": TOKEN,
         "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,"
         "airflow.providers.fab.auth_manager.api.auth.backend.session",
@@ -172,14 +172,22 @@ def cli_call(argv: list):
 
 
 def timed(fn: Callable[[], None], runs: int, warmup: int) -> float:
+    return timed_together({"only": fn}, runs, warmup)["only"]
+
+
+def timed_together(fns: dict[str, Callable[[], None]], runs: int, warmup: int) -> dict[str, float]:
+    """Median ms of each callable, called round-robin so that drift (the database growing with each call,
+    caches warming, other load) weighs on all of them alike rather than on whichever would run first."""
     for _ in range(warmup):
-        fn()
-    samples = []
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def profile(app, case: Case, runs: int, stable: bool) -> None:
@@ -233,10 +241,11 @@ def main() -> int:
             return 0
         client = app.test_client(use_cookies=False)  # like curl: no cookie carried from call to call
         for case in cases:
-            case.results["plugin"] = timed(lambda: plugin_call(client, case.plugin()), opts.runs, 3)
-            case.results["token"] = timed(
-                lambda: plugin_call(client, case.plugin(), {"rest_api_plugin_http_token": TOKEN}), opts.runs, 3)
-            case.results["stable"] = timed(lambda: stable_call(client, case.stable()), opts.runs, 3)
+            case.results.update(timed_together({
+                "plugin": lambda: plugin_call(client, case.plugin()),
+                "token": lambda: plugin_call(client, case.plugin(), {"rest_api_plugin_http_token": TOKEN}),
+                "stable": lambda: stable_call(client, case.stable()),
+            }, opts.runs, 3))
             if not opts.no_cli:
                 case.results["cli"] = timed(lambda: cli_call(case.cli()), opts.cli_runs, 0)
             print(f"  {case.name:<17} done", file=sys.stderr, flush=True)
