@@ -28,21 +28,34 @@ def get_serialized_dag(dag_id: str):
     return dag
 
 
-def find_run(dag_id: str, args: dict, session):
-    """The run named by ``run_id`` or by its logical date; 404 when there is none."""
+def get_task(dag, task_id: str):
+    """The DAG's task; 404 when the DAG has no such task."""
+    if not dag.has_task(task_id):
+        raise NotFound(f"Task {task_id} not found in DAG {dag.dag_id}")
+    return dag.get_task(task_id)
+
+
+def lookup_run(dag_id: str, args: dict, session):
+    """The run named by ``run_id`` or by its logical date, or None."""
     from airflow.models import DagRun
 
-    get_dag_model(dag_id, session)
     query = session.query(DagRun).filter(DagRun.dag_id == dag_id)
     if args.get("run_id"):
-        query = query.filter(DagRun.run_id == args["run_id"])
-        named = f"run_id {args['run_id']}"
-    else:
-        query = query.filter(DagRun.execution_date == args["logical_date"])
-        named = f"execution_date {args['logical_date'].isoformat()}"
-    run = query.one_or_none()
+        return query.filter(DagRun.run_id == args["run_id"]).one_or_none()
+    return query.filter(DagRun.execution_date == args["logical_date"]).one_or_none()
+
+
+def run_not_found(dag_id: str, args: dict) -> NotFound:
+    named = f"run_id {args['run_id']}" if args.get("run_id") else f"execution_date {args['logical_date'].isoformat()}"
+    return NotFound(f"DagRun for {dag_id} with {named} not found")
+
+
+def find_run(dag_id: str, args: dict, session):
+    """The run named by ``run_id`` or by its logical date; 404 when the DAG or the run does not exist."""
+    get_dag_model(dag_id, session)
+    run = lookup_run(dag_id, args, session)
     if run is None:
-        raise NotFound(f"DagRun for {dag_id} with {named} not found")
+        raise run_not_found(dag_id, args)
     return run
 
 

@@ -4,13 +4,12 @@ do), and test, run and backfill (``airflow`` subprocesses run as background jobs
 from __future__ import annotations
 
 import json
-import textwrap
 
 from rest_api_plugin.cli import option, positional
 from rest_api_plugin.errors import Conflict, NotFound
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import serializers
-from rest_api_plugin.services.dags import get_dag_model, get_serialized_dag
+from rest_api_plugin.services.dags import get_dag_model, get_serialized_dag, get_task, lookup_run, run_not_found
 from rest_api_plugin.services.processes import ignored_warning, run_job
 
 RULE = "# " + "-" * 58
@@ -108,21 +107,11 @@ def backfill_command(args: dict) -> list[str]:
 
 # --- in-process endpoints ---
 
-def _task(dag, task_id: str):
-    if not dag.has_task(task_id):
-        raise NotFound(f"Task {task_id} not found in DAG {dag.dag_id}")
-    return dag.get_task(task_id)
-
-
 def _named_run(dag, args: dict, session, in_memory: bool):
     """The run named by run_id or logical date; with ``in_memory``, an unsaved run at that date."""
     from airflow.models import DagRun
 
-    query = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id)
-    if args.get("run_id"):
-        run = query.filter(DagRun.run_id == args["run_id"]).one_or_none()
-    else:
-        run = query.filter(DagRun.execution_date == args["logical_date"]).one_or_none()
+    run = lookup_run(dag.dag_id, args, session)
     if run is not None:
         return run, True
     if in_memory and args.get("logical_date"):
@@ -133,15 +122,14 @@ def _named_run(dag, args: dict, session, in_memory: bool):
             execution_date=date,
             data_interval=dag.timetable.infer_manual_data_interval(run_after=date),
         ), False
-    named = args.get("run_id") or args["logical_date"].isoformat()
-    raise NotFound(f"DagRun for {dag.dag_id} with run_id or execution_date of {named!r} not found")
+    raise run_not_found(dag.dag_id, args)
 
 
 def _task_instance(args: dict, session, in_memory: bool):
     from airflow.models import TaskInstance
 
     dag = get_serialized_dag(args["dag_id"])
-    task = _task(dag, args["task_id"])
+    task = get_task(dag, args["task_id"])
     run, saved = _named_run(dag, args, session, in_memory)
     ti = run.get_task_instance(task.task_id, map_index=args["map_index"], session=session) if saved else None
     if ti is None:
@@ -235,7 +223,7 @@ def _require_task(args: dict) -> None:
 
     with create_session() as session:
         get_dag_model(args["dag_id"], session)
-    _task(get_serialized_dag(args["dag_id"]), args["task_id"])
+    get_task(get_serialized_dag(args["dag_id"]), args["task_id"])
 
 
 def test(args: dict, ctx: CallContext) -> Result:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from rest_api_plugin.errors import NotFound
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import serializers
-from rest_api_plugin.services.dags import find_run, get_serialized_dag
+from rest_api_plugin.services.dags import find_run, get_serialized_dag, get_task
 
 
 def task_state(args: dict, ctx: CallContext) -> Result:
@@ -15,8 +14,7 @@ def task_state(args: dict, ctx: CallContext) -> Result:
     dag_id, task_id = args["dag_id"], args["task_id"]
     with create_session() as session:
         run = find_run(dag_id, args, session)
-        if not get_serialized_dag(dag_id).has_task(task_id):
-            raise NotFound(f"Task {task_id} not found in DAG {dag_id}")
+        get_task(get_serialized_dag(dag_id), task_id)
         ti = (
             session.query(TaskInstance)
             .filter_by(dag_id=dag_id, task_id=task_id, run_id=run.run_id, map_index=args["map_index"])
