@@ -84,6 +84,11 @@ def option(flag: str, value) -> list[str]:
     return [f"{flag}={text}"]
 
 
+def display_run(args: dict) -> list[str]:
+    """The run as the CLI names it, for a displayed command: its logical date, else its run_id."""
+    return [args["logical_date"].isoformat()] if args.get("logical_date") else [args.get("run_id", "")]
+
+
 def check_allowed(command: list[str]) -> None:
     if tuple(command[:2]) == SERVE_LOGS_PROGRAM:
         return

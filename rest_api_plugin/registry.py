@@ -11,6 +11,7 @@ from typing import Callable, Union
 
 from marshmallow import Schema
 
+from rest_api_plugin.cli import display_run
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.schemas.connections import ConnectionsSchema
 from rest_api_plugin.schemas.dags import (
@@ -83,10 +84,6 @@ def _opt(args: dict, name: str, flag: str) -> list:
     if value is True:
         return [flag]
     return [flag, value.isoformat() if hasattr(value, "isoformat") else value]
-
-
-def _date(args: dict) -> list:
-    return [args["logical_date"].isoformat()] if args.get("logical_date") else [args.get("run_id", "")]
 
 
 def _action_is_not(*reads: str) -> Callable[[dict], bool]:
@@ -209,7 +206,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group="runs",
         schema=DagStateSchema,
         handler=dags.dag_state,
-        cli=lambda args: ["dags", "state", args["dag_id"], *_date(args)],
+        cli=lambda args: ["dags", "state", args["dag_id"], *display_run(args)],
         dag_access=("GET", "RUN"),
     ),
     Endpoint(
@@ -219,7 +216,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         group="tasks",
         schema=TaskSchema,
         handler=tasks.task_state,
-        cli=lambda args: ["tasks", "state", args["dag_id"], args["task_id"], *_date(args)],
+        cli=lambda args: ["tasks", "state", args["dag_id"], args["task_id"], *display_run(args)],
         dag_access=("GET", "TASK_INSTANCE"),
     ),
     Endpoint(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from rest_api_plugin.cli import option, positional
+from rest_api_plugin.cli import display_run, option, positional
 from rest_api_plugin.errors import Conflict, NotFound
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import serializers
@@ -28,15 +28,11 @@ def _map_index(args: dict) -> list[str]:
 
 
 def render_command(args: dict) -> list[str]:
-    return ["tasks", "render", *_map_index(args), args["dag_id"], args["task_id"], *_display_date(args)]
+    return ["tasks", "render", *_map_index(args), args["dag_id"], args["task_id"], *display_run(args)]
 
 
 def failed_deps_command(args: dict) -> list[str]:
-    return ["tasks", "failed-deps", *_map_index(args), args["dag_id"], args["task_id"], *_display_date(args)]
-
-
-def _display_date(args: dict) -> list[str]:
-    return [args["logical_date"].isoformat()] if args.get("logical_date") else [args.get("run_id", "")]
+    return ["tasks", "failed-deps", *_map_index(args), args["dag_id"], args["task_id"], *display_run(args)]
 
 
 def clear_command(args: dict) -> list[str]:
