@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import tempfile
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -74,14 +75,24 @@ def _forget_bytecode(path: Path) -> None:
         pass
 
 
+@contextmanager
+def _fresh_bytecode(paths):
+    """While parsing ``paths``: no cached bytecode before (it could be stale), none left after."""
+    paths = [Path(path) for path in paths]
+    for path in paths:
+        _forget_bytecode(path)
+    try:
+        yield
+    finally:
+        for path in paths:
+            _forget_bytecode(path)
+
+
 def _parse(path: Path):
     from airflow.models import DagBag
 
-    _forget_bytecode(path)
-    try:
+    with _fresh_bytecode([path]):
         return DagBag(str(path), include_examples=False, safe_mode=False)
-    finally:
-        _forget_bytecode(path)
 
 
 def _sync(bag) -> None:
@@ -353,11 +364,8 @@ def refresh_all_dags(args: dict, ctx: CallContext) -> Result:
     folder = str(dags_folder())
     include_examples = conf.getboolean("core", "load_examples")
     files = set(list_py_file_paths(folder, include_examples=include_examples))
-    for path in files:
-        _forget_bytecode(Path(path))
-    bag = DagBag(folder, include_examples=include_examples)
-    for path in files:
-        _forget_bytecode(Path(path))
+    with _fresh_bytecode(files):
+        bag = DagBag(folder, include_examples=include_examples)
     _sync(bag)
     files.update(dag.fileloc for dag in bag.dags.values())
     alive = {os.path.realpath(path) for path in files}
