@@ -1,20 +1,18 @@
-"""The one place that builds and runs ``airflow ...`` subprocesses.
+"""The one place that builds ``airflow ...`` subprocesses: their argv, their environment, their time bound;
+``jobs.py`` runs them (as background jobs, waited for when the caller asks).
 
 Argument lists only, never a shell. Only the subcommands in ``ALLOWED_COMMANDS`` may run, with the
 webserver's own interpreter (``python -m airflow``). User values are single arguments: an option's value
 is glued to its flag (``--pool=VALUE``) so it can never be read as another option, and a positional value
-that starts with ``-`` is refused. The child gets an explicit environment, a timeout below the webserver's
-worker timeout, and its stdout and stderr are captured separately.
+that starts with ``-`` is refused. The child gets an explicit environment, and a caller waits for it at most
+``timeout()``, below the webserver's worker timeout.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import sys
-from dataclasses import dataclass
 
 from rest_api_plugin import config
 from rest_api_plugin.errors import BadRequest
@@ -50,20 +48,6 @@ LOG_LINE = re.compile(
 WARNING_LINE = re.compile(r"^\S+\.py:\d+ \w*(Warning|Deprecation)\w*: |^\s+warnings\.warn\(")
 DEFAULT_TIMEOUT = 120
 TIMEOUT_MARGIN = 10
-
-
-@dataclass
-class CliResult:
-    argv: list[str]
-    returncode: int | None  # None: killed at the timeout
-    stdout: str
-    stderr: str
-    timed_out: bool = False
-
-    @property
-    def output(self) -> str:
-        """stdout, without Airflow's log lines and warnings when the filter is on."""
-        return filter_noise(self.stdout)
 
 
 def positional(value) -> str:
@@ -141,32 +125,3 @@ def filter_noise(text: str) -> str:
         return text
     kept = [line for line in text.splitlines() if not (LOG_LINE.match(line) or WARNING_LINE.match(line))]
     return "\n".join(kept).strip("\n")
-
-
-def run(command: list[str], seconds: float | None = None, env: dict[str, str] | None = None) -> CliResult:
-    """Run ``airflow COMMAND`` and wait at most ``seconds``; on timeout its whole process group is killed."""
-    argv = program(command)
-    with subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_environment(env),
-        start_new_session=True,
-        text=True,
-        errors="replace",
-    ) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=seconds or timeout())
-            return CliResult(argv, process.returncode, stdout, stderr)
-        except subprocess.TimeoutExpired:
-            _kill_group(process.pid)
-            stdout, stderr = process.communicate()
-            return CliResult(argv, None, stdout, stderr, timed_out=True)
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
