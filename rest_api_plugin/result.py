@@ -8,12 +8,16 @@ from typing import Any
 
 @dataclass
 class Result:
-    """A handler's answer: ``output`` is what the CLI would print, ``data`` the structured result."""
+    """A handler's answer: ``output`` is what the CLI would print on stdout, ``data`` the structured result.
+
+    ``stderr`` is what a command run as a process wrote to its stderr (empty for in-process handlers).
+    """
 
     output: str
     data: Any = None
     warning: str | None = None
     http_status: int = 200
+    stderr: str = ""
 
 
 @dataclass

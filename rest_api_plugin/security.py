@@ -114,21 +114,38 @@ def authorize(identity: Identity, endpoint) -> None:
         raise Forbidden(f"{who} is not allowed to call {endpoint.name} ({endpoint.permission})")
 
 
+def may_access_dag(identity: Identity, method: str, dag_id: str | None = None, entity: str | None = None) -> bool:
+    """Whether the caller may ``method`` (GET, PUT, POST, DELETE) the DAG ``dag_id``, or its ``entity`` (a
+    ``DagAccessEntity`` name such as ``RUN``); without ``dag_id``: every DAG. The token may do everything."""
+    if identity.is_token:
+        return True
+    from airflow.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    return bool(
+        _auth_manager().is_authorized_dag(
+            method=method,
+            access_entity=DagAccessEntity[entity] if entity else None,
+            details=DagDetails(id=dag_id) if dag_id else None,
+            user=identity.user,
+        )
+    )
+
+
+def is_admin(identity: Identity) -> bool:
+    """The token, or a user holding the auth manager's admin role (FAB's ``AUTH_ROLE_ADMIN``, "Admin")."""
+    if identity.is_token:
+        return True
+    admin_role = getattr(getattr(_auth_manager(), "security_manager", None), "auth_role_admin", "Admin")
+    return any(role.name == admin_role for role in getattr(identity.user, "roles", None) or ())
+
+
 def authorize_dag(identity: Identity, endpoint, args: dict) -> None:
     """The auth manager's DAG-level check, as the stable API makes it for the same operation."""
     dag_id = args.get("dag_id")
     if identity.is_token or endpoint.dag_access is None or not dag_id:
         return
-    from airflow.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
     method, entity = endpoint.dag_access
-    allowed = _auth_manager().is_authorized_dag(
-        method=method,
-        access_entity=DagAccessEntity[entity] if entity else None,
-        details=DagDetails(id=dag_id),
-        user=identity.user,
-    )
-    if not allowed:
+    if not may_access_dag(identity, method, dag_id, entity):
         raise Forbidden(f"User {identity.name} may not {method} DAG {dag_id}")
 
 

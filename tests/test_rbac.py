@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rest_api_plugin import registry
+from tests.conftest import auth_headers
 
 LOGICAL_DATE = "2024-03-01T00:00:00+00:00"
 
@@ -264,3 +265,25 @@ class TestPage:
         for endpoint in registry.ENDPOINTS:
             assert f'id="endpoint-{endpoint.name}"' in page, endpoint.name
             assert f'<form class="rest-api-form" data-endpoint="{endpoint.name}"' in page, endpoint.name
+
+
+@pytest.mark.parametrize("who, admin", [("admin", True), ("op", False), ("viewer", False), ("token", True)])
+def test_is_admin(app, who, admin):
+    from rest_api_plugin import security
+
+    with app.test_request_context("/admin/rest_api/api", headers=auth_headers(who)):
+        from flask import request
+
+        assert security.is_admin(security.authenticate(request)) is admin
+
+
+def test_may_access_dag_per_dag(app):
+    from rest_api_plugin import security
+
+    with app.test_request_context("/admin/rest_api/api", headers=auth_headers("limited")):
+        from flask import request
+
+        limited = security.authenticate(request)
+        assert security.may_access_dag(limited, "PUT", "sample_dag")
+        assert not security.may_access_dag(limited, "PUT", "other_dag")
+        assert not security.may_access_dag(limited, "GET")  # every DAG
