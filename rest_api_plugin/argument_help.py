@@ -19,7 +19,8 @@ HELP: dict[str, str] = {
     "logical_date": "Same as execution_date (Airflow 2's name).",
     "map_index": "The index of a mapped task instance (-1, the default, for an unmapped task).",
     "conf": "The run's configuration: a JSON object, URL-encoded in a query string.",
-    "replace_microseconds": "Drop the microseconds of the generated logical date.",
+    "replace_microseconds": "Zero the microseconds of the logical date. Unset: a generated date loses them "
+    "(as `airflow dags trigger`), a given date keeps them.",
     "subdir": "A file or folder inside the DAGs folder. Accepted for old clients where DAGs are read from the "
     "database.",
     "report": "Add the DAG files' import errors (the DAG bag's loading report).",

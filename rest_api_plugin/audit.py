@@ -10,18 +10,21 @@ log = logging.getLogger(__name__)
 EVENT_PREFIX = "rest_api_plugin."
 
 
-def record(endpoint, identity, args: dict, shown_arguments: dict, status: int) -> None:
+def record(endpoint, identity, args: dict, shown_arguments: dict, status: int, ignored=()) -> None:
+    """One audit-log row; ``ignored`` names the unknown arguments the call carried and the plugin ignored."""
     from airflow.models.log import Log
     from airflow.utils.session import create_session
 
-    extra = json.dumps({"arguments": shown_arguments, "http_response_code": status}, default=str)
+    extra = {"arguments": shown_arguments, "http_response_code": status}
+    if ignored:
+        extra["ignored_arguments"] = list(ignored)
     with create_session() as session:
         session.add(
             Log(
                 event=f"{EVENT_PREFIX}{endpoint.name}",
                 owner=identity.name,
                 owner_display_name=identity.name,
-                extra=extra,
+                extra=json.dumps(extra, default=str),
                 dag_id=args.get("dag_id"),
                 task_id=args.get("task_id"),
                 run_id=args.get("run_id"),

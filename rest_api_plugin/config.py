@@ -6,7 +6,11 @@ original plugin's documentation put the token), so both spellings keep working.
 
 from __future__ import annotations
 
+import logging
+
 from airflow.configuration import conf
+
+log = logging.getLogger(__name__)
 
 SECTIONS = ("rest_api_plugin", "webserver")
 
@@ -27,6 +31,16 @@ def _get_bool(key: str, fallback: bool) -> bool:
     if value is None:
         return fallback
     return value.strip().lower() in ("true", "1", "yes", "on", "t", "y")
+
+
+def _get_choice(key: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default); an unknown value is logged and the default used."""
+    value = (_get(key) or choices[0]).strip().lower()
+    if value not in choices:
+        log.warning("REST API plugin: [rest_api_plugin] %s = %r is not one of %s; using %s",
+                    key, value, ", ".join(choices), choices[0])
+        return choices[0]
+    return value
 
 
 def _get_list(key: str) -> list[str]:
@@ -66,3 +80,24 @@ def write_roles() -> list[str]:
 
 def filter_loading_messages() -> bool:
     return _get_bool("filter_loading_messages_in_cli_response", True)
+
+
+# How ``output`` looks (see rest_api_plugin/output.py); the first is the default.
+OUTPUT_FORMATS = ("streams", "text", "streams_py3_bytes")
+# How ``call_time`` and ``response_time`` look; the first is the default.
+TIME_FORMATS = ("rfc1123", "iso8601")
+
+
+def output_format() -> str:
+    """``streams`` (the released plugin's shape), ``text`` or ``streams_py3_bytes``."""
+    return _get_choice("output_format", OUTPUT_FORMATS)
+
+
+def time_format() -> str:
+    """``rfc1123`` (``Tue, 29 Nov 2016 14:22:26 GMT``, the original's) or ``iso8601``."""
+    return _get_choice("time_format", TIME_FORMATS)
+
+
+def strict_arguments() -> bool:
+    """Refuse unknown arguments with 400 (True), or ignore them with a warning as the original did (False)."""
+    return _get_bool("strict_arguments", False)

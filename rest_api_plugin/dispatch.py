@@ -6,16 +6,20 @@ import logging
 
 from marshmallow import ValidationError
 
-from rest_api_plugin import audit, registry, security
+from rest_api_plugin import audit, config, registry, security
 from rest_api_plugin.errors import ApiError, BadRequest
 from rest_api_plugin.masking import mask_arguments
+from rest_api_plugin.output import shape
 from rest_api_plugin.result import CallContext, Result
-from rest_api_plugin.schemas.envelope import envelope_schema
+from rest_api_plugin.schemas.envelope import ENVELOPE_SCHEMAS
 
 log = logging.getLogger(__name__)
 
+OUTPUT_FORMAT_FIELD = "output_format"
 # Request fields that steer the plugin and are not arguments of the endpoint.
-CONTROL_FIELDS = ("api", security.CSRF_FIELD)
+CONTROL_FIELDS = ("api", security.CSRF_FIELD, OUTPUT_FORMAT_FIELD)
+LEGACY_WARNING = "Ignored on Airflow 2 (no longer meaningful): {}"
+UNKNOWN_WARNING = "Ignored unknown arguments: {}"
 
 
 def _utcnow():
@@ -45,74 +49,106 @@ def validation_message(messages: dict) -> str:
     return "Invalid arguments: " + " | ".join(parts)
 
 
-def _new_envelope(request) -> dict:
-    return {
-        "call_time": _utcnow(),
-        "arguments": mask_arguments({**request.args.to_dict(), **request.form.to_dict()}),
-        "post_arguments": mask_arguments(request.form.to_dict()),
-    }
+def _control_value(request, name: str) -> str:
+    """A control field from the query string or the form, whatever the method: Werkzeug leaves a GET's form
+    out of request.values, and old clients send GET requests with form bodies (e.g. deploy_dag as multipart)."""
+    return (request.args.get(name) or request.form.get(name) or "").strip().lower()
 
 
-def _finish(envelope: dict) -> tuple[dict, int]:
-    envelope["response_time"] = _utcnow()
-    return envelope_schema.dump(envelope), envelope["http_response_code"]
+class Call:
+    """One call's envelope as it is built, and how it will be written."""
+
+    def __init__(self, request):
+        self.request = request
+        self.envelope: dict = {"call_time": _utcnow()}
+        self.output_format = config.output_format()
+        self.endpoint = None
+
+    def show_arguments(self) -> None:
+        """Echo the arguments (masked): only to a caller who authenticated, as the original did."""
+        self.envelope["arguments"] = mask_arguments({**self.request.args.to_dict(), **self.request.form.to_dict()})
+        self.envelope["post_arguments"] = mask_arguments(self.request.form.to_dict())
+
+    def succeed(self, result: Result, warnings: list[str]) -> None:
+        cli_backed = self.endpoint is not None and self.endpoint.cli_backed
+        self.envelope.update(status="OK", output=shape(result, cli_backed, self.output_format), data=result.data,
+                             http_response_code=result.http_status)
+        if warnings:
+            self.envelope["warning"] = "; ".join(warnings)
+
+    def fail(self, status: int, message: str, data=None) -> None:
+        self.envelope.update(status="ERROR", output=message, data=data, http_response_code=status)
+
+    def finish(self) -> tuple[dict, int]:
+        self.envelope["response_time"] = _utcnow()
+        schema = ENVELOPE_SCHEMAS[config.time_format()]
+        return schema.dump(self.envelope), self.envelope["http_response_code"]
 
 
 def method_not_allowed(request) -> tuple[dict, int]:
-    envelope = _new_envelope(request)
-    envelope.update(status="ERROR", output=f"Method {request.method} not allowed: use GET or POST",
-                    http_response_code=405)
-    return _finish(envelope)
+    call = Call(request)
+    call.fail(405, f"Method {request.method} not allowed: use GET or POST")
+    return call.finish()
 
 
-def handle(request) -> tuple[dict, int]:
-    """The envelope and HTTP status for one call to /admin/rest_api/api."""
-    envelope = _new_envelope(request)
+def handle(request, api_name: str | None = None) -> tuple[dict, int]:
+    """The envelope and HTTP status for one call to /admin/rest_api/api (``api_name`` when the URL names it,
+    as in the v0.0.x path /admin/rest_api/api/v1.0/NAME)."""
+    call = Call(request)
     try:
-        result = _run(request, envelope)
-        envelope.update(status="OK", output=result.output, data=result.data, http_response_code=result.http_status)
-        if result.warning:
-            envelope["warning"] = result.warning
+        _run(call, api_name)
     except ApiError as err:
-        envelope.update(status="ERROR", output=err.message, data=err.data, http_response_code=err.status)
+        call.fail(err.status, err.message, err.data)
     except Exception as err:
         log.exception("REST API plugin: unexpected error")
-        envelope.update(
-            status="ERROR",
-            output=f"Internal error ({type(err).__name__}); the webserver log has the details.",
-            data=None,
-            http_response_code=500,
-        )
-    return _finish(envelope)
+        call.fail(500, f"Internal error ({type(err).__name__}); the webserver log has the details.")
+    return call.finish()
 
 
-def _run(request, envelope: dict) -> Result:
+def _run(call: Call, api_name: str | None) -> None:
+    request = call.request
     identity = security.authenticate(request)
-    # Query string or form, whatever the method: Werkzeug leaves a GET's form out of request.values, and old
-    # clients send GET requests with form bodies (e.g. deploy_dag as multipart).
-    name = (request.args.get("api") or request.form.get("api") or "").strip().lower()
+    call.show_arguments()
+    name = (api_name or _control_value(request, "api")).strip().lower()
     if not name:
         raise BadRequest("API should be provided")
     endpoint = registry.get(name)
     if endpoint is None:
         raise BadRequest(f"API '{name}' was not found")
+    call.endpoint = endpoint
+    requested_format = _control_value(request, OUTPUT_FORMAT_FIELD)
+    if requested_format:
+        if requested_format not in config.OUTPUT_FORMATS:
+            raise BadRequest(f"output_format must be one of {', '.join(config.OUTPUT_FORMATS)}")
+        call.output_format = requested_format
     security.authorize(identity, endpoint)
+    given = collect_arguments(request)
+    unknown = sorted(set(given) - endpoint.schema.argument_names())
+    if unknown and not config.strict_arguments():
+        given = {name: value for name, value in given.items() if name not in unknown}
     try:
-        args = endpoint.schema().load(collect_arguments(request))
+        args = endpoint.schema().load(given)
     except ValidationError as err:
         raise BadRequest(validation_message(err.messages), data={"errors": err.messages})
+    warnings = []
+    legacy = args.pop("ignored", None)
+    if legacy:
+        warnings.append(LEGACY_WARNING.format(", ".join(legacy)))
+    if unknown:
+        warnings.append(UNKNOWN_WARNING.format(", ".join(unknown)))
     writes = endpoint.writes(args)
     if writes:
         security.check_csrf(identity, request)
     security.authorize_dag(identity, endpoint, args)
-    envelope["airflow_cmd"] = endpoint.command(args)
-    ctx = CallContext(identity=identity, files=request.files)
+    call.envelope["airflow_cmd"] = endpoint.command(args)
+    status = 500
     try:
-        result = endpoint.handler(args, ctx)
+        result = endpoint.handler(args, CallContext(identity=identity, files=request.files))
+        status = result.http_status
     except ApiError as err:
-        if writes:
-            audit.record(endpoint, identity, args, envelope["arguments"], err.status)
+        status = err.status
         raise
-    if writes:
-        audit.record(endpoint, identity, args, envelope["arguments"], result.http_status)
-    return result
+    finally:
+        if writes:
+            audit.record(endpoint, identity, args, call.envelope["arguments"], status, ignored=unknown)
+    call.succeed(result, [*warnings, *([result.warning] if result.warning else [])])

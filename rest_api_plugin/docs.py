@@ -153,7 +153,8 @@ def markdown(endpoints) -> str:
         "",
         "Every endpoint answers `GET` and `POST` at `/admin/rest_api/api?api=NAME`, arguments in the query string",
         "or as form fields. Booleans are flags: `&name`, `name=on`, `true`/`false`, `1`/`0`. Unknown arguments are",
-        "refused with 400. Each endpoint is one permission, `can_<name>` on the resource `REST API Plugin`.",
+        "ignored and named in the answer's `warning` (`[rest_api_plugin] strict_arguments = True` refuses them",
+        "with 400). Each endpoint is one permission, `can_<name>` on the resource `REST API Plugin`.",
         "",
     ]
     for endpoint in endpoints:

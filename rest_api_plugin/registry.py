@@ -61,6 +61,9 @@ class Endpoint:
     changes_state: Union[bool, Callable[[dict], bool]] = False
     dag_access: tuple | None = None  # (method, DagAccessEntity name or None) checked per DAG for users
     example: str = ""  # a typical query string (after api=NAME), for the docs and the page
+    # The original plugin ran an `airflow` command for it and answered with the captured streams: in the
+    # streams output formats, `output` is {"stdout", "stderr", "stdin"} (rest_api_plugin.output).
+    cli_backed: bool = True
 
     @property
     def permission(self) -> str:
@@ -125,6 +128,7 @@ def _connections_cli(args: dict) -> list:
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         name="version",
+        cli_backed=False,
         example="",
         description="The version of Airflow that is running.",
         group="about",
@@ -134,6 +138,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="rest_api_plugin_version",
+        cli_backed=False,
         example="",
         description="The version of this REST API plugin.",
         group="about",
@@ -377,6 +382,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="jobs",
+        cli_backed=False,
         example="job_id=JOB_ID",
         description="Background jobs: all of them, or one (job_id) with its state, exit code and log tail.",
         group="processes",
@@ -386,6 +392,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="stop_job",
+        cli_backed=False,
         example="job_id=JOB_ID",
         description="Stop a background job (SIGTERM to its processes, SIGKILL after a grace period).",
         group="processes",
@@ -396,6 +403,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="deploy_dag",
+        cli_backed=False,
         example="dag_file=@my_dag.py&force=on&unpause=on",
         description="Upload a DAG file (multipart POST, file part dag_file; force, pause, unpause). It is "
         "parsed before it is installed and written to the database at once.",
@@ -407,6 +415,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="delete_dag",
+        cli_backed=False,
         example="dag_id=my_dag",
         description="Delete a DAG's records (refused while tasks run); delete_file=true also removes its "
         "file when it holds only this DAG.",
@@ -419,6 +428,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="refresh_dag",
+        cli_backed=False,
         example="dag_id=sample_dag",
         description="Re-parse a DAG's file into the database now.",
         group="deployment",
@@ -430,6 +440,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="refresh_all_dags",
+        cli_backed=False,
         example="",
         description="Re-parse the whole DAGs folder into the database; DAGs whose files are gone become inactive.",
         group="deployment",

@@ -10,7 +10,9 @@ from typing import Any
 class Result:
     """A handler's answer: ``output`` is what the CLI would print on stdout, ``data`` the structured result.
 
-    ``stderr`` is what a command run as a process wrote to its stderr (empty for in-process handlers).
+    ``stderr`` is what a command run as a process wrote to its stderr (empty for in-process handlers);
+    ``stdout``, when set, is what the Airflow 1 command printed where that differs from ``output`` (the
+    ``streams`` output formats show it: ``dag_state`` printed the bare state).
     """
 
     output: str
@@ -18,6 +20,7 @@ class Result:
     warning: str | None = None
     http_status: int = 200
     stderr: str = ""
+    stdout: str | None = None
 
 
 @dataclass

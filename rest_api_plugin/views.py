@@ -21,8 +21,12 @@ API_METHODS = ["GET", "POST"]
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 
+# An answer is data about this call only: never sniffed as another type, never cached by a proxy or browser.
+API_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+
 def json_response(body: dict, status: int) -> Response:
-    return Response(json.dumps(body, indent=2), status=status, mimetype="application/json")
+    return Response(json.dumps(body, indent=2), status=status, mimetype="application/json", headers=API_HEADERS)
 
 
 class RestApiView(BaseView):
@@ -68,10 +72,11 @@ class RestApiView(BaseView):
         )
 
     @expose("/api", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    def api(self):
+    @expose("/api/v1.0/<string:api_name>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])  # v0.0.x URLs
+    def api(self, api_name: str | None = None):
         from rest_api_plugin import api_sessions, dispatch
 
         api_sessions.stateless_unless_session_cookie(self.appbuilder.get_app, request)
         if request.method not in API_METHODS:
             return json_response(*dispatch.method_not_allowed(request))
-        return json_response(*dispatch.handle(request))
+        return json_response(*dispatch.handle(request, api_name))

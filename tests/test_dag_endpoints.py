@@ -29,8 +29,8 @@ class TestTriggerDag:
         # http://HOST/admin/rest_api/api?api=trigger_dag&dag_id=test_id&run_id=run_id_2016_01_01&conf=%7B%22key%22%3A%22value%22%7D
         body = call("trigger_dag", dag_id="sample_dag", run_id="run_id_2016_01_01", conf='{"key":"value"}').get_json()
         assert body["status"] == "OK", body
-        assert body["output"].startswith("Created <DagRun sample_dag @")
-        assert "run_id_2016_01_01" in body["output"]
+        assert body["output"]["stdout"].startswith("Created <DagRun sample_dag @")
+        assert "run_id_2016_01_01" in body["output"]["stdout"]
         assert body["data"]["run_id"] == "run_id_2016_01_01"
         run = db_run("sample_dag", "run_id_2016_01_01")
         assert run.conf == {"key": "value"}
@@ -97,7 +97,7 @@ class TestTriggerDag:
 class TestPause:
     def test_unpause_then_pause(self, call):
         body = call("unpause", dag_id="sample_dag").get_json()
-        assert body["output"] == "Dag: sample_dag, paused: False"
+        assert body["output"] == {"stdout": "Dag: sample_dag, paused: False\n", "stderr": "", "stdin": ""}
         assert body["airflow_cmd"] == "airflow dags unpause sample_dag"
         assert is_paused("sample_dag") is False
         assert call("pause", dag_id="sample_dag").get_json()["data"] == {"dag_id": "sample_dag", "is_paused": True}
@@ -119,11 +119,11 @@ class TestStates:
     def test_dag_state_by_execution_date(self, call, run):
         body = call("dag_state", dag_id="sample_dag", execution_date="2024-05-06T07:08:09").get_json()
         assert body["status"] == "OK", body
-        assert body["output"] == "queued"
+        assert body["output"] == {"stdout": "queued\n", "stderr": "", "stdin": ""}
         assert body["data"]["run_id"] == "state_run"
 
     def test_dag_state_by_run_id(self, call, run):
-        assert call("dag_state", dag_id="sample_dag", run_id="state_run").get_json()["output"] == "queued"
+        assert call("dag_state", dag_id="sample_dag", run_id="state_run").get_json()["output"]["stdout"] == "queued\n"
 
     def test_states_by_a_generated_run_id(self, call):
         """Airflow's own run ids (manual__2024-...T...+00:00) name runs, as real clients pass them back."""
@@ -159,10 +159,10 @@ class TestStates:
                 {TaskInstance.state: TaskInstanceState.SUCCESS}
             )
         body = call("task_state", dag_id="sample_dag", task_id="extract", execution_date="2024-05-06T07:08:09").get_json()
-        assert body["output"] == "success", body
+        assert body["output"]["stdout"] == "success\n", body
         assert body["data"]["state"] == "success"
         load = call("task_state", dag_id="sample_dag", task_id="load", execution_date="2024-05-06T07:08:09")
-        assert load.get_json()["output"] == "None"
+        assert load.get_json()["output"]["stdout"] == "None\n"
 
     def test_task_state_of_unknown_task_is_404(self, call, run):
         answer = call("task_state", dag_id="sample_dag", task_id="nope", execution_date="2024-05-06T07:08:09")
@@ -175,7 +175,7 @@ class TestLists:
         assert body["airflow_cmd"] == "airflow dags list"
         ids = [dag["dag_id"] for dag in body["data"]["dags"]]
         assert ids == ["other_dag", "sample_dag"]
-        assert "sample_dag" in body["output"].splitlines()
+        assert "sample_dag" in body["output"]["stdout"].splitlines()
         sample = body["data"]["dags"][1]
         assert sample["is_paused"] is True and sample["tags"] == ["rest_api_plugin"]
 
@@ -193,14 +193,14 @@ class TestLists:
 
     def test_list_tasks(self, call):
         body = call("list_tasks", dag_id="sample_dag").get_json()
-        assert body["output"] == "extract\nload"
+        assert body["output"]["stdout"] == "extract\nload\n"
         assert body["data"]["tasks"][0] == {
             "task_id": "extract", "operator": "BashOperator", "upstream_task_ids": [], "downstream_task_ids": ["load"]
         }
 
     def test_list_tasks_tree(self, call):
         body = call("list_tasks", dag_id="sample_dag", tree="").get_json()
-        assert body["output"] == "<Task(BashOperator): extract>\n    <Task(EmptyOperator): load>"
+        assert body["output"]["stdout"] == "<Task(BashOperator): extract>\n    <Task(EmptyOperator): load>\n"
 
     def test_list_tasks_of_unknown_dag_is_404(self, call):
         assert call("list_tasks", dag_id="no_such_dag").status_code == 404

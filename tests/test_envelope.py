@@ -47,10 +47,27 @@ def test_api_name_is_case_and_space_insensitive(call):
     assert call(" Version ").get_json()["status"] == "OK"
 
 
-def test_unknown_argument_is_400_with_field_messages(call):
+def test_unknown_argument_is_ignored_with_a_warning(call):
+    """The original plugin ignored arguments it did not know; clients still send leftovers."""
+    body = call("pause", dag_id="sample_dag", dagid="typo", metadata="null").get_json()
+    assert body["status"] == "OK", body
+    assert body["warning"] == "Ignored unknown arguments: dagid, metadata"
+    assert body["arguments"]["dagid"] == "typo"  # still shown as received
+
+
+def test_unknown_argument_is_400_with_field_messages_when_strict(call, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__STRICT_ARGUMENTS", "True")
     body = call("pause", dag_id="sample_dag", dagid="typo").get_json()
     assert body["http_response_code"] == 400
     assert "dagid" in body["data"]["errors"]
+    from tests.helpers import dag_model
+
+    assert dag_model("sample_dag").is_paused  # nothing changed
+
+
+def test_a_bad_value_of_a_known_argument_is_still_400(call):
+    body = call("pause", dag_id="not a dag id!", dagid="typo").get_json()
+    assert body["http_response_code"] == 400 and "dag_id" in body["data"]["errors"]
 
 
 def test_form_arguments_count_like_query_arguments(call):

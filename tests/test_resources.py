@@ -73,10 +73,10 @@ class TestVariables:
 
     def test_get_with_json_and_default(self, call):
         call("variables", cmd="set", key="cfg", value='{"a": [1, 2]}')
-        assert call("variables", get="cfg").get_json()["output"] == '{"a": [1, 2]}'
+        assert call("variables", get="cfg").get_json()["output"]["stdout"] == '{"a": [1, 2]}\n'
         body = call("variables", get="cfg", json="").get_json()
         assert body["data"]["value"] == {"a": [1, 2]}
-        assert call("variables", get="absent", default="fallback").get_json()["output"] == "fallback"
+        assert call("variables", get="absent", default="fallback").get_json()["output"]["stdout"] == "fallback\n"
 
     def test_missing_variable_is_404(self, call):
         assert call("variables", get="absent").status_code == 404
@@ -143,7 +143,7 @@ class TestConnections:
             stored = session.query(Connection).filter_by(conn_id="wh").one()
             assert (stored.host, stored.password, stored.port) == ("db.example.com", "s3cr3t-pw", 5432)
         listed = call("connections", list="")
-        assert "wh\tpostgres\tdb.example.com" in listed.get_json()["output"].splitlines()
+        assert "wh\tpostgres\tdb.example.com" in listed.get_json()["output"]["stdout"].splitlines()
         row = next(c for c in listed.get_json()["data"]["connections"] if c["conn_id"] == "wh")
         assert (row["host"], row["login"], row["password"], row["port"]) == ("db.example.com", "alice", "***", 5432)
         deleted = call("connections", delete="", conn_id="wh")

@@ -63,8 +63,8 @@ class TestRender:
     def test_renders_the_template_for_the_date_without_a_run(self, call):
         body = call("render", dag_id="sample_dag", task_id="extract", execution_date="2024-01-02").get_json()
         assert body["status"] == "OK", body
-        assert "# property: bash_command" in body["output"]
-        assert "echo extract 2024-01-02" in body["output"]
+        assert "# property: bash_command" in body["output"]["stdout"]
+        assert "echo extract 2024-01-02" in body["output"]["stdout"]
         assert body["data"]["rendered"]["bash_command"] == "echo extract 2024-01-02"
         assert body["airflow_cmd"] == "airflow tasks render sample_dag extract 2024-01-02T00:00:00+00:00"
         assert dag_runs("sample_dag") == []  # rendering leaves nothing behind
@@ -89,7 +89,7 @@ class TestTaskFailedDeps:
     def test_unmet_trigger_rule(self, call, sample_run):
         body = call("task_failed_deps", dag_id="sample_dag", task_id="load", execution_date=DATE).get_json()
         assert body["status"] == "OK", body
-        assert body["output"].startswith("Task instance dependencies not met:")
+        assert body["output"]["stdout"].startswith("Task instance dependencies not met:")
         names = {dep["dep_name"] for dep in body["data"]["failed_dependencies"]}
         assert "Trigger Rule" in names
 
@@ -121,7 +121,7 @@ class TestClear:
     def test_dry_run_changes_nothing(self, call, sample_run):
         set_states("sample_dag", "cmd_run", extract="success", load="success")
         body = call("clear", dag_id="sample_dag", dry_run="true").get_json()
-        assert body["data"]["count"] == 2 and "dry run" in body["output"]
+        assert body["data"]["count"] == 2 and "dry run" in body["output"]["stdout"]
         assert ti_states("sample_dag", "cmd_run") == {"extract": "success", "load": "success"}
 
     def test_legacy_exclude_subdags_is_ignored_with_a_warning(self, call, sample_run):
@@ -142,8 +142,8 @@ class TestTestCommand:
     def test_runs_the_task_and_answers_with_its_log(self, call):
         body = call("test", dag_id="sample_dag", task_id="extract", execution_date="2024-01-01").get_json()
         assert body["status"] == "OK", body
-        assert "INFO - extract 2024-01-01" in body["output"]  # the BashOperator's output
-        assert "Filling up the DagBag" not in body["output"]  # loading noise is filtered
+        assert "INFO - extract 2024-01-01" in body["output"]["stdout"]  # the BashOperator's output
+        assert "Filling up the DagBag" not in body["output"]["stdout"]  # loading noise is filtered
         assert body["data"]["state"] == "success" and body["data"]["exit_code"] == 0
         assert body["airflow_cmd"] == "airflow tasks test sample_dag extract 2024-01-01T00:00:00+00:00"
 

@@ -10,10 +10,16 @@ LOGICAL_DATE_SPELLINGS = ("execution_date", "exec_date", "logical_date")
 
 
 class ArgumentsSchema(Schema):
-    """Arguments of one endpoint. Unknown arguments are refused, so a typo never passes silently."""
+    """Arguments of one endpoint. The schema refuses unknown arguments; the dispatcher drops them first (with a
+    warning) unless ``[rest_api_plugin] strict_arguments`` is on, as the original plugin ignored them."""
 
     class Meta:
         unknown = RAISE
+
+    @classmethod
+    def argument_names(cls) -> set[str]:
+        """The names a request may use for this endpoint's arguments."""
+        return {field.data_key or name for name, field in cls._declared_fields.items()}
 
 
 class WithLogicalDate(ArgumentsSchema):

@@ -19,7 +19,7 @@ class TriggerDagSchema(WithLogicalDate):
     dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
     run_id = RunId()
     conf = JsonObject()
-    replace_microseconds = Flag(load_default=False)
+    replace_microseconds = Flag()  # unset: drop them from a generated date only
     subdir = Text(500)
 
 

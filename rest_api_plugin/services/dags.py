@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rest_api_plugin.errors import BadRequest, Conflict, NotFound
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import serializers
@@ -70,7 +72,9 @@ def trigger_dag(args: dict, ctx: CallContext) -> Result:
             run_id=args.get("run_id"),
             conf=args.get("conf"),
             execution_date=args.get("logical_date"),
-            replace_microseconds=args["replace_microseconds"],
+            # as `airflow dags trigger`: a generated date loses its microseconds, so the date printed in
+            # "Created <DagRun ...>" names the run; a date the caller gave is kept unless asked otherwise
+            replace_microseconds=args.get("replace_microseconds", "logical_date" not in args),
         )
     except DagNotFound:
         raise NotFound(f"The DAG ID '{dag_id}' does not exist")
@@ -105,8 +109,9 @@ def dag_state(args: dict, ctx: CallContext) -> Result:
     with create_session() as session:
         run = find_run(args["dag_id"], args, session)
         data = serializers.dag_run(run)
-    output = data["state"] if not data["conf"] else f"{data['state']}, {data['conf']}"
-    return Result(output=output, data=data)
+    # What `airflow dags state` prints; Airflow 1's `dag_state` printed the bare state.
+    output = data["state"] if not data["conf"] else f"{data['state']}, {json.dumps(data['conf'])}"
+    return Result(output=output, stdout=data["state"], data=data)
 
 
 def list_dags(args: dict, ctx: CallContext) -> Result:

@@ -10,7 +10,7 @@ from rest_api_plugin.errors import Conflict, NotFound
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import serializers
 from rest_api_plugin.services.dags import get_dag_model, get_serialized_dag, get_task, lookup_run, run_not_found
-from rest_api_plugin.services.processes import ignored_warning, run_job
+from rest_api_plugin.services.processes import run_job
 
 RULE = "# " + "-" * 58
 
@@ -209,7 +209,7 @@ def clear(args: dict, ctx: CallContext) -> Result:
     lines = [f"<TaskInstance: {t['dag_id']}.{t['task_id']} {t['run_id']} [{t['state']}]>" for t in described]
     output = "\n".join([*lines, f"{len(described)} task instance(s) {verb}"])
     data = {"dag_id": args["dag_id"], "dry_run": args["dry_run"], "count": len(described), "task_instances": described}
-    return Result(output=output, data=data, warning=ignored_warning(args))
+    return Result(output=output, data=data)
 
 
 # --- subprocess endpoints, run as jobs ---

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -120,13 +121,13 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def webserver(app, tmp_path_factory):
-    env = webserver_env()
-    folder = tmp_path_factory.mktemp("webserver")
+@contextmanager
+def running_webserver(folder: Path, **settings: str):
+    """A real ``airflow webserver`` on a free port, with conftest's environment plus ``settings`` (environment
+    variables, e.g. ``AIRFLOW__REST_API_PLUGIN__OUTPUT_FORMAT="text"``); stopped on exit."""
+    env = {**webserver_env(), **settings}
     log = folder / "webserver.log"
     port = free_port()
-    WEBSERVER_LOG["read"] = lambda: tail(log)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [*AIRFLOW, "webserver", "--port", str(port), "--hostname", "127.0.0.1",
@@ -139,4 +140,14 @@ def webserver(app, tmp_path_factory):
         yield Webserver(port, env, log)
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="session")
+def webserver(app, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("webserver")
+    WEBSERVER_LOG["read"] = lambda: tail(folder / "webserver.log")
+    try:
+        with running_webserver(folder) as server:
+            yield server
+    finally:
         WEBSERVER_LOG["read"] = None

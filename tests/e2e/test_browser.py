@@ -217,6 +217,9 @@ def test_viewer_sees_no_write_endpoint(page):
     article.get_by_role("button", name="Call list_dags").click()
     expect(article.locator(".rest-api-envelope-status")).to_have_text("OK", timeout=SLOW)
     expect(article.locator(".rest-api-output")).to_contain_text("sample_dag")
+    # list_dags answers the command's streams by default: the page shows stdout, and no empty stderr box
+    expect(article.get_by_role("heading", name="Output (stdout)")).to_be_visible()
+    expect(article.locator(".rest-api-stderr")).to_have_count(0)
 
 
 def test_invalid_json_is_refused_in_the_browser_and_nothing_is_sent(page):

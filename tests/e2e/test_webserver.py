@@ -80,7 +80,7 @@ def test_list_dags(webserver):
     assert body["status"] == "OK", body
     dag_ids = [dag["dag_id"] for dag in body["data"]["dags"]]
     assert {"sample_dag", "other_dag"} <= set(dag_ids)
-    assert "sample_dag" in body["output"].splitlines()
+    assert "sample_dag" in body["output"]["stdout"].splitlines()
 
 
 def test_trigger_dag_with_conf_then_its_state(webserver):
@@ -90,7 +90,7 @@ def test_trigger_dag_with_conf_then_its_state(webserver):
     answer = webserver.call("GET", "trigger_dag", url=url)
     body = answer.json()
     assert answer.status_code == 200 and body["status"] == "OK", body
-    assert body["output"].startswith("Created <DagRun sample_dag @")
+    assert body["output"]["stdout"].startswith("Created <DagRun sample_dag @")
     assert body["data"]["run_id"] == "e2e_run"
     assert body["arguments"]["conf"] == '{"key":"value"}'
 

@@ -48,7 +48,7 @@ def finished_job(webserver, job_id: str) -> dict:
 
 def test_render(webserver, sample_run):
     body = ok(webserver.get("render", dag_id="sample_dag", task_id="extract", execution_date=DATE))
-    assert "echo extract 2024-03-01" in body["output"]
+    assert "echo extract 2024-03-01" in body["output"]["stdout"]
     assert body["data"]["rendered"]["bash_command"] == "echo extract 2024-03-01"
 
 
@@ -60,14 +60,14 @@ def test_task_failed_deps(webserver, sample_run):
 
 def test_list_tasks_tree_and_list_dags_report(webserver):
     tree = ok(webserver.get("list_tasks", dag_id="sample_dag", tree=""))
-    assert tree["output"].splitlines() == ["<Task(BashOperator): extract>", "    <Task(EmptyOperator): load>"]
+    assert tree["output"]["stdout"].splitlines() == ["<Task(BashOperator): extract>", "    <Task(EmptyOperator): load>"]
     report = ok(webserver.get("list_dags", report="true"))
     assert report["data"]["import_errors"] == []
 
 
 def test_test_waits_and_answers_with_the_task_log(webserver):
     body = ok(webserver.get("test", dag_id="sample_dag", task_id="extract", execution_date="2017-01-02T03:04:05"))
-    assert "extract 2017-01-02" in body["output"]
+    assert "extract 2017-01-02" in body["output"]["stdout"]
     assert body["airflow_cmd"] == "airflow tasks test sample_dag extract 2017-01-02T03:04:05+00:00"
     assert body["data"]["exit_code"] == 0
 
@@ -149,7 +149,7 @@ def test_deploy_refresh_and_delete_a_dag_as_old_clients_do(webserver):
         path.write_text(source.replace('EmptyOperator(task_id="only")',
                                        'EmptyOperator(task_id="only") >> EmptyOperator(task_id="added")'))
         ok(webserver.get("refresh_dag", dag_id="e2e_deployed"))
-        tasks = ok(webserver.get("list_tasks", dag_id="e2e_deployed"))["output"].splitlines()
+        tasks = ok(webserver.get("list_tasks", dag_id="e2e_deployed"))["output"]["stdout"].splitlines()
         assert tasks == ["added", "only"]
 
         deleted = ok(webserver.get("delete_dag", dag_id="e2e_deployed", delete_file="true"))
@@ -181,13 +181,13 @@ def test_pool_variables_connections_as_the_original_readme(webserver):
     ok(webserver.get("variables", cmd="set", key="myVar1", value="myValue1"))
     added = ok(webserver.get("connections", add="on", conn_id="e2e_db",
                              conn_uri="postgres://someone:s3cret@db.example.com:5432/sales"))
-    assert "s3cret" not in added["output"] and "s3cret" not in str(added["arguments"])
+    assert "s3cret" not in str(added["output"]) and "s3cret" not in str(added["arguments"])
     with create_session() as session:
         pool = session.query(Pool).filter_by(pool="myTestpool").one()
         assert (pool.slots, pool.description) == (10, "myTestpoolDescription")
         conn = session.query(Connection).filter_by(conn_id="e2e_db").one()
         assert conn.password == "s3cret"
     assert Variable.get("myVar1") == "myValue1"
-    assert ok(webserver.get("variables", get="myVar1"))["output"] == "myValue1"
+    assert ok(webserver.get("variables", get="myVar1"))["output"]["stdout"] == "myValue1\n"
     listed = ok(webserver.get("connections", list="on"))
-    assert "s3cret" not in listed["output"] and "e2e_db" in listed["output"]
+    assert "s3cret" not in str(listed["output"]) and "e2e_db" in listed["output"]["stdout"]

@@ -226,6 +226,22 @@
     box.appendChild(el("div", { className: "rest-api-curl-row" }, [curl, copyButton(curl)]));
   }
 
+  // output is a string, or the command's streams {stdout, stderr, stdin} (output_format streams*)
+  function appendOutput(box, output) {
+    if (output === undefined || output === null || output === "") return;
+    if (typeof output === "string") {
+      box.appendChild(el("h5", { text: "Output" }));
+      box.appendChild(el("pre", { className: "rest-api-output", tabindex: "0", text: output }));
+      return;
+    }
+    box.appendChild(el("h5", { text: "Output (stdout)" }));
+    box.appendChild(el("pre", { className: "rest-api-output", tabindex: "0", text: output.stdout || "" }));
+    if (output.stderr) {
+      box.appendChild(el("h5", { text: "stderr" }));
+      box.appendChild(el("pre", { className: "rest-api-output rest-api-stderr", tabindex: "0", text: output.stderr }));
+    }
+  }
+
   function renderAnswer(box, api, pairs, answer) {
     box.textContent = "";
     var envelope = answer.envelope;
@@ -253,11 +269,7 @@
       var job = envelope.data && typeof envelope.data === "object" && envelope.data.job_id ? envelope.data : null;
       if (job) box.appendChild(jobPanel(job));
       appendCurl(box, api, pairs);
-      if (envelope.output !== undefined && envelope.output !== null && envelope.output !== "") {
-        box.appendChild(el("h5", { text: "Output" }));
-        box.appendChild(el("pre", { className: "rest-api-output", tabindex: "0",
-          text: typeof envelope.output === "string" ? envelope.output : JSON.stringify(envelope.output, null, 2) }));
-      }
+      appendOutput(box, envelope.output);
       box.appendChild(el("h5", { text: "Response envelope" }));
       box.appendChild(el("pre", { className: "rest-api-envelope", tabindex: "0",
                                   text: JSON.stringify(envelope, null, 2) }));
