@@ -1,42 +1,116 @@
-"""Keeps secrets out of every answer: connection passwords and sensitive variable values."""
+"""Keeps secrets out of every answer, log and audit row: connection passwords, sensitive keys of a
+connection's extra and of a URI's query, sensitive variable values, and secrets in rendered templates.
+
+"Sensitive" is Airflow's own rule (``should_hide_value_for_key``): a name containing one of Airflow's
+sensitive words (password, secret, token, api_key, private_key, ...) or of ``[core] sensitive_var_conn_names``.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Mapping
+from urllib.parse import quote_plus, unquote_plus
 
 MASK = "***"
 
-# scheme://login:password@host -> scheme://login:***@host
-_URI_PASSWORD = re.compile(r"^(?P<head>[^:/?#]+://[^:@/?#]*:)(?P<password>[^@/?#]*)(?P<tail>@.*)$", re.S)
+# scheme://authority/path?query#fragment, the authority ending at the first "/", "?" or "#" (as urlsplit)
+_URI = re.compile(r"^(?P<scheme>[^:/?#]+://)(?P<authority>[^/?#]*)(?P<path>[^?#]*)"
+                  r"(?:\?(?P<query>[^#]*))?(?P<fragment>#.*)?$", re.S)
+EXTRA_QUERY_KEY = "__extra__"  # Airflow's URI form for an extra that is not flat strings
 
 
-def mask_uri(uri: str) -> str:
-    match = _URI_PASSWORD.match(uri or "")
-    if not match or not match.group("password"):
-        return uri
-    return f"{match.group('head')}{MASK}{match.group('tail')}"
+def _secrets_masker():
+    from airflow.utils.log import secrets_masker
+
+    return secrets_masker
 
 
 def is_sensitive_name(name: str) -> bool:
-    from airflow.utils.log.secrets_masker import should_hide_value_for_key
+    return bool(name) and _secrets_masker().should_hide_value_for_key(name)
 
-    return bool(name) and should_hide_value_for_key(name)
+
+def redact(value: Any, name: str | None = None) -> Any:
+    """Airflow's redaction: values registered as secrets (e.g. a sensitive variable read while rendering)
+    and everything under a sensitive name become ``***``; dicts and lists are walked."""
+    return _secrets_masker().redact(value, name)
 
 
 def mask_value(key: str, value: Any) -> Any:
-    """A variable's value, masked when its key names a secret (Airflow's own rule: password, token...)."""
+    """A variable's value, masked when its key names a secret."""
     return MASK if is_sensitive_name(key) and value not in (None, "") else value
 
 
+def mask_mapping(value: Any) -> Any:
+    """A JSON-like value with the value of every sensitive key masked, at any depth."""
+    if isinstance(value, Mapping):
+        return {k: (MASK if is_sensitive_name(str(k)) and v not in (None, "") else mask_mapping(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_mapping(item) for item in value]
+    return value
+
+
+def mask_extra(extra: Any) -> Any:
+    """A connection's extra (a JSON object, as text or decoded) with its sensitive keys masked; text that is
+    not a JSON object is masked whole, since what it holds cannot be told."""
+    if extra in (None, ""):
+        return extra
+    if isinstance(extra, Mapping):
+        return mask_mapping(extra)
+    try:
+        decoded = json.loads(extra)
+    except (TypeError, ValueError, RecursionError):
+        return MASK
+    return json.dumps(mask_mapping(decoded)) if isinstance(decoded, dict) else MASK
+
+
+def _mask_authority(authority: str) -> str:
+    """``login:password@host``: the password is everything between the first ":" of the user part and the
+    last "@" (Airflow splits a URI as urlsplit does, so a password may contain "@")."""
+    if "@" not in authority:
+        return authority
+    user, host = authority.rsplit("@", 1)
+    if ":" in user:
+        login, password = user.split(":", 1)
+        if password:
+            user = f"{login}:{MASK}"
+    return f"{user}@{host}"
+
+
+def _mask_query(query: str) -> str:
+    pairs = []
+    for pair in query.split("&"):
+        key, sep, value = pair.partition("=")
+        name = unquote_plus(key)
+        if name == EXTRA_QUERY_KEY and value:
+            value = quote_plus(str(mask_extra(unquote_plus(value))))
+        elif value and is_sensitive_name(name):
+            value = MASK
+        pairs.append(f"{key}{sep}{value}")
+    return "&".join(pairs)
+
+
+def mask_uri(uri: str) -> str:
+    """A connection URI with its password and the values of sensitive query parameters (extra) masked."""
+    match = _URI.match(uri or "")
+    if not match:
+        return uri
+    parts = match.groupdict(default="")
+    query = f"?{_mask_query(parts['query'])}" if match.group("query") is not None else ""
+    return f"{parts['scheme']}{_mask_authority(parts['authority'])}{parts['path']}{query}{parts['fragment']}"
+
+
 def mask_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The request's arguments as the envelope shows them: no password, no secret value."""
+    """The request's arguments as the envelope and the audit log show them: no password, no secret value."""
     masked: dict[str, Any] = {}
     for name, value in arguments.items():
         if name == "csrf_token":
             continue
         if name == "conn_uri":
             masked[name] = mask_uri(value)
+        elif name == "conn_extra":
+            masked[name] = mask_extra(value)
         elif name == "value" and is_sensitive_name(arguments.get("key", "")):
             masked[name] = MASK
         elif is_sensitive_name(name):  # conn_password, and any *password*, *secret*, *token* argument

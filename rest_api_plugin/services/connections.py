@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rest_api_plugin.errors import BadRequest, Conflict, NotFound
-from rest_api_plugin.masking import MASK, mask_uri
+from rest_api_plugin.masking import MASK, mask_mapping, mask_uri
 from rest_api_plugin.result import CallContext, Result
 
 FIELDS = {  # argument -> Connection attribute
@@ -19,8 +19,9 @@ FIELDS = {  # argument -> Connection attribute
 
 
 def describe(conn, with_uri: bool = True) -> dict:
-    """A connection without its password. ``with_uri`` adds its URI (password masked): Connection.get_uri
-    parses ``extra`` and may log a warning each time, too slow for every row of a listing."""
+    """A connection without its secrets. ``with_uri`` adds its URI and extra (password and sensitive extra
+    keys masked): Connection.get_uri parses ``extra`` and may log a warning each time, too slow for every row
+    of a listing."""
     described = {
         "conn_id": conn.conn_id,
         "conn_type": conn.conn_type,
@@ -35,6 +36,7 @@ def describe(conn, with_uri: bool = True) -> dict:
     }
     if with_uri:
         described["uri"] = mask_uri(conn.get_uri())
+        described["extra"] = mask_mapping(conn.extra_dejson) if conn.extra else None
     return described
 
 
@@ -51,6 +53,8 @@ def _build(args: dict):
             return conn
         values = {attr: args[name] for name, attr in FIELDS.items() if name in args}
         return Connection(conn_id=args["conn_id"], **values)
+    except RecursionError:
+        raise BadRequest("Invalid connection: its extra is nested too deeply")
     except (ValueError, TypeError) as err:
         raise BadRequest(f"Invalid connection: {err}")
 

@@ -7,6 +7,7 @@ import json
 
 from rest_api_plugin.cli import display_run, option, positional
 from rest_api_plugin.errors import Conflict, NotFound
+from rest_api_plugin.masking import redact
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import serializers
 from rest_api_plugin.services.dags import get_dag_model, get_serialized_dag, get_task, lookup_run, run_not_found
@@ -148,7 +149,9 @@ def render(args: dict, ctx: CallContext) -> Result:
             ti.render_templates()
         except Exception as err:  # a template error is the DAG's, not the request's
             raise Conflict(f"Rendering {args['dag_id']}.{args['task_id']} failed: {type(err).__name__}: {err}")
-        rendered = {attr: _jsonable(getattr(ti.task, attr, None)) for attr in ti.task.template_fields}
+        # masked as Airflow's Rendered Template view masks them: secrets read while rendering (a sensitive
+        # variable, a connection's password) and fields with sensitive names
+        rendered = {attr: _jsonable(redact(getattr(ti.task, attr, None), attr)) for attr in ti.task.template_fields}
         data = {"dag_id": args["dag_id"], "task_id": args["task_id"], "run_id": ti.run_id, "rendered": rendered}
         session.rollback()  # rendering must leave no trace in the database
     blocks = [f"{RULE}\n# property: {attr}\n{RULE}\n{_text(value)}\n" for attr, value in rendered.items()]
