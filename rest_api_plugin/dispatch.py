@@ -7,7 +7,7 @@ import logging
 from marshmallow import ValidationError
 
 from rest_api_plugin import audit, config, registry, security
-from rest_api_plugin.errors import ApiError, BadRequest
+from rest_api_plugin.errors import ApiError, BadRequest, UnsupportedMediaType
 from rest_api_plugin.masking import mask_arguments
 from rest_api_plugin.output import shape
 from rest_api_plugin.result import CallContext, Result
@@ -36,6 +36,10 @@ def collect_arguments(request) -> dict[str, str]:
     values = {**request.args.to_dict(), **request.form.to_dict()}
     if values.get("cmd") == "import" and "import" not in values:
         upload = request.files.get("import")
+        if upload is None and request.mimetype != "application/json":
+            # a raw body must say it is JSON: a cross-site form can send text/plain without a preflight
+            raise UnsupportedMediaType("Send the variables to import as an application/json body, a form field "
+                                       "or a file named import")
         body = upload.read() if upload is not None else request.get_data()
         values["import"] = body.decode("utf-8", errors="replace")
     return {name: value for name, value in values.items() if name not in CONTROL_FIELDS}
@@ -88,6 +92,17 @@ class Call:
 def method_not_allowed(request) -> tuple[dict, int]:
     call = Call(request)
     call.fail(405, f"Method {request.method} not allowed: use GET or POST")
+    return call.finish()
+
+
+def too_large(request, max_bytes: int | None, max_parts: int | None) -> tuple[dict, int]:
+    """The answer to a body the web framework refused to read: larger than the webserver accepts, or made of
+    too many form fields and files."""
+    call = Call(request)
+    limits = [f"at most {max_bytes} bytes ([webserver] allowed_payload_size)" if max_bytes else "",
+              f"at most {max_parts} form fields and files" if max_parts else ""]
+    call.fail(413, "The request is too large: " + " and ".join(limit for limit in limits if limit)
+              + ". Send large DAG files and variables in smaller pieces, or raise the limit.")
     return call.finish()
 
 

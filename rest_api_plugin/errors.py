@@ -32,3 +32,11 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status = 409
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415

@@ -149,8 +149,30 @@ def authorize_dag(identity: Identity, endpoint, args: dict) -> None:
         raise Forbidden(f"User {identity.name} may not {method} DAG {dag_id}")
 
 
+def _is_cross_site(request) -> bool:
+    """Whether the browser says this request comes from another site: ``Sec-Fetch-Site: cross-site``, or an
+    ``Origin`` that is not this webserver's (its Host, or ``[webserver] base_url``). Scripts send neither."""
+    if request.headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    from urllib.parse import urlsplit
+
+    from airflow.configuration import conf
+
+    own = {request.host.lower(), urlsplit(conf.get("webserver", "base_url", fallback="") or "").netloc.lower()}
+    return origin.strip().lower() == "null" or urlsplit(origin.strip()).netloc.lower() not in own
+
+
 def check_csrf(identity: Identity, request) -> None:
-    """A state change made with only a browser session must be a POST carrying the page's CSRF token."""
+    """A state change authenticated by a credential the browser adds by itself (its session cookie, Basic
+    credentials it cached, a proxy's login) must come from this site; with only a session cookie it must also
+    be a POST carrying the page's CSRF token. The token header is never added by a browser on its own."""
+    if identity.kind not in ("session", "header"):
+        return
+    if _is_cross_site(request):
+        raise Forbidden("A state-changing call from another site is refused (Origin / Sec-Fetch-Site)")
     if identity.kind != "session":
         return
     if request.method != "POST":

@@ -11,6 +11,7 @@ import os
 
 from flask import Response, redirect, request
 from flask_appbuilder import BaseView, expose
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from rest_api_plugin import registry
 
@@ -27,6 +28,15 @@ API_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 def json_response(body: dict, status: int) -> Response:
     return Response(json.dumps(body, indent=2), status=status, mimetype="application/json", headers=API_HEADERS)
+
+
+def integral_payload_limit(app) -> None:
+    """Airflow sets MAX_CONTENT_LENGTH to a float (``allowed_payload_size * 1024 * 1024``), and Werkzeug then
+    fails to read a form body close to the limit (``TypeError: size must be an integral type``: a 500 for any
+    route). The same limit as a whole number of bytes."""
+    limit = app.config.get("MAX_CONTENT_LENGTH")
+    if isinstance(limit, float):
+        app.config["MAX_CONTENT_LENGTH"] = int(limit)
 
 
 class RestApiView(BaseView):
@@ -50,6 +60,7 @@ class RestApiView(BaseView):
             log.exception("REST API plugin: could not create or grant its permissions")
         from rest_api_plugin import gunicorn_headers  # gunicorn >= 22 drops "_" header names: keep the token's
         gunicorn_headers.accept_configured_token_header()
+        integral_payload_limit(appbuilder.get_app)
         return blueprint
 
     @expose("/")
@@ -79,4 +90,8 @@ class RestApiView(BaseView):
         api_sessions.stateless_unless_session_cookie(self.appbuilder.get_app, request)
         if request.method not in API_METHODS:
             return json_response(*dispatch.method_not_allowed(request))
+        try:
+            request.form, request.files  # parse the body now: one over the webserver's limits gets the envelope
+        except RequestEntityTooLarge:
+            return json_response(*dispatch.too_large(request, request.max_content_length, request.max_form_parts))
         return json_response(*dispatch.handle(request, api_name))

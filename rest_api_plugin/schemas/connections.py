@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from rest_api_plugin.schemas.base import ArgumentsSchema, one_action
-from rest_api_plugin.schemas.fields import Flag, Key, Text
+from rest_api_plugin.schemas.fields import Flag, JsonObjectText, Key, Text
 
 ACTIONS = ("list", "add", "delete")
 
@@ -23,7 +23,7 @@ class ConnectionsSchema(ArgumentsSchema):
     conn_password = Text(5000)
     conn_schema = Text(500)
     conn_port = fields.Integer(validate=validate.Range(min=0, max=65535))
-    conn_extra = Text(100_000)
+    conn_extra = JsonObjectText(validate=validate.Length(max=100_000))
     conn_description = Text(5000)
 
     @staticmethod

@@ -84,19 +84,53 @@ class LogicalDate(fields.Field):
         return parsed
 
 
+# JSON nested deeper than this is refused before it is decoded (Python's decoder recurses: 5,000 levels of
+# "[" are a RecursionError, and whatever stores it recurses again).
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON ``text`` nests arrays and objects more than ``limit`` levels deep (strings skipped)."""
+    depth = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def decode_json(text) -> object:
+    """``json.loads`` for a request's text: a ValidationError for bad or too deeply nested JSON."""
+    if not isinstance(text, str):
+        raise ValidationError("Not valid JSON: expected text.")
+    if json_too_deep(text):
+        raise ValidationError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep is refused.")
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise ValidationError(f"Not valid JSON: {err}.")
+
+
 class JsonObject(fields.Field):
     """URL-encoded JSON that must decode to an object (a dict)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, dict):
             return value
-        try:
-            decoded = json.loads(value)
-        except (TypeError, ValueError) as err:
-            raise ValidationError(f"Not valid JSON: {err}.")
+        decoded = decode_json(value)
         if not isinstance(decoded, dict):
             raise ValidationError("Must be a JSON object, e.g. {\"key\": \"value\"}.")
         return decoded
+
+
+class JsonObjectText(JsonObject):
+    """A JSON object kept as the text it came in (e.g. a connection's extra), once checked."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        super()._deserialize(value, attr, data, **kwargs)
+        return value
 
 
 class Text(fields.String):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from rest_api_plugin.schemas.base import ArgumentsSchema, one_action
-from rest_api_plugin.schemas.fields import Flag, JsonObject, Text
+from rest_api_plugin.schemas.fields import Flag, JsonObject, Text, decode_json
 
 VARIABLE_KEY = {"validate": validate.Length(min=1, max=250, error="A variable key is 1 to 250 characters.")}
 
@@ -63,6 +61,6 @@ class VariablesSchema(ArgumentsSchema):
 
 def _decode_json(text: str, field: str):
     try:
-        return json.loads(text)
-    except ValueError as err:
-        raise ValidationError(f"Not valid JSON: {err}.", field)
+        return decode_json(text)
+    except ValidationError as err:
+        raise ValidationError(err.messages, field)
