@@ -10,6 +10,7 @@ from rest_api_plugin import audit, config, registry, security
 from rest_api_plugin.errors import ApiError, BadRequest, UnsupportedMediaType
 from rest_api_plugin.masking import mask_arguments
 from rest_api_plugin.output import shape
+from rest_api_plugin.request import ApiRequest
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.schemas.envelope import ENVELOPE_SCHEMAS
 
@@ -29,18 +30,18 @@ def _utcnow():
 
 
 def collect_arguments(request) -> dict[str, str]:
-    """Query-string and form arguments alike (old clients use both); the form wins on a clash.
+    """Query-string and form arguments alike (old clients use both), without the control fields.
 
     ``cmd=import`` may also carry its JSON as the request body or as an uploaded file named ``import``.
     """
-    values = {**request.args.to_dict(), **request.form.to_dict()}
+    values = request.all_arguments()
     if values.get("cmd") == "import" and "import" not in values:
         upload = request.files.get("import")
-        if upload is None and request.mimetype != "application/json":
+        if upload is None and request.content_type != "application/json":
             # a raw body must say it is JSON: a cross-site form can send text/plain without a preflight
             raise UnsupportedMediaType("Send the variables to import as an application/json body, a form field "
                                        "or a file named import")
-        body = upload.read() if upload is not None else request.get_data()
+        body = upload.stream.read() if upload is not None else request.read_body()
         values["import"] = body.decode("utf-8", errors="replace")
     return {name: value for name, value in values.items() if name not in CONTROL_FIELDS}
 
@@ -53,16 +54,10 @@ def validation_message(messages: dict) -> str:
     return "Invalid arguments: " + " | ".join(parts)
 
 
-def _control_value(request, name: str) -> str:
-    """A control field from the query string or the form, whatever the method: Werkzeug leaves a GET's form
-    out of request.values, and old clients send GET requests with form bodies (e.g. deploy_dag as multipart)."""
-    return (request.args.get(name) or request.form.get(name) or "").strip().lower()
-
-
 class Call:
     """One call's envelope as it is built, and how it will be written."""
 
-    def __init__(self, request):
+    def __init__(self, request: ApiRequest | None):
         self.request = request
         self.envelope: dict = {"call_time": _utcnow()}
         self.output_format = config.output_format()
@@ -70,8 +65,8 @@ class Call:
 
     def show_arguments(self) -> None:
         """Echo the arguments (masked): only to a caller who authenticated, as the original did."""
-        self.envelope["arguments"] = mask_arguments({**self.request.args.to_dict(), **self.request.form.to_dict()})
-        self.envelope["post_arguments"] = mask_arguments(self.request.form.to_dict())
+        self.envelope["arguments"] = mask_arguments(self.request.all_arguments())
+        self.envelope["post_arguments"] = mask_arguments(self.request.form)
 
     def succeed(self, result: Result, warnings: list[str]) -> None:
         cli_backed = self.endpoint is not None and self.endpoint.cli_backed
@@ -95,10 +90,10 @@ def method_not_allowed(request) -> tuple[dict, int]:
     return call.finish()
 
 
-def too_large(request, max_bytes: int | None, max_parts: int | None) -> tuple[dict, int]:
+def too_large(max_bytes: int | None, max_parts: int | None) -> tuple[dict, int]:
     """The answer to a body the web framework refused to read: larger than the webserver accepts, or made of
     too many form fields and files."""
-    call = Call(request)
+    call = Call(None)
     limits = [f"at most {max_bytes} bytes ([webserver] allowed_payload_size)" if max_bytes else "",
               f"at most {max_parts} form fields and files" if max_parts else ""]
     call.fail(413, "The request is too large: " + " and ".join(limit for limit in limits if limit)
@@ -106,12 +101,11 @@ def too_large(request, max_bytes: int | None, max_parts: int | None) -> tuple[di
     return call.finish()
 
 
-def handle(request, api_name: str | None = None) -> tuple[dict, int]:
-    """The envelope and HTTP status for one call to /admin/rest_api/api (``api_name`` when the URL names it,
-    as in the v0.0.x path /admin/rest_api/api/v1.0/NAME)."""
+def handle(request) -> tuple[dict, int]:
+    """The envelope and HTTP status for one call to /admin/rest_api/api (or /api/v1.0/NAME)."""
     call = Call(request)
     try:
-        _run(call, api_name)
+        _run(call)
     except ApiError as err:
         call.fail(err.status, err.message, err.data)
     except Exception as err:
@@ -120,18 +114,18 @@ def handle(request, api_name: str | None = None) -> tuple[dict, int]:
     return call.finish()
 
 
-def _run(call: Call, api_name: str | None) -> None:
+def _run(call: Call) -> None:
     request = call.request
     identity = security.authenticate(request)
     call.show_arguments()
-    name = (api_name or _control_value(request, "api")).strip().lower()
+    name = (request.api_name or request.control_value("api")).strip().lower()
     if not name:
         raise BadRequest("API should be provided")
     endpoint = registry.get(name)
     if endpoint is None:
         raise BadRequest(f"API '{name}' was not found")
     call.endpoint = endpoint
-    requested_format = _control_value(request, OUTPUT_FORMAT_FIELD)
+    requested_format = request.control_value(OUTPUT_FORMAT_FIELD)
     if requested_format:
         if requested_format not in config.OUTPUT_FORMATS:
             raise BadRequest(f"output_format must be one of {', '.join(config.OUTPUT_FORMATS)}")

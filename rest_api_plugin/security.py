@@ -18,7 +18,6 @@ log = logging.getLogger(__name__)
 
 TOKEN_FAILED = "Token Authentication Failed"
 CSRF_FIELD = "csrf_token"
-CSRF_HEADERS = ("X-CSRFToken", "X-CSRF-Token")
 
 
 @dataclass
@@ -37,10 +36,10 @@ class Identity:
         """The DAGs this caller may read; None means all of them."""
         if self.is_token:
             return None
-        return set(_auth_manager().get_permitted_dag_ids(methods=["GET"], user=self.user))
+        return set(auth_manager().get_permitted_dag_ids(methods=["GET"], user=self.user))
 
 
-def _auth_manager():
+def auth_manager():
     from airflow.www.extensions.init_auth_manager import get_auth_manager
 
     return get_auth_manager()
@@ -57,7 +56,7 @@ def authenticate(request) -> Identity:
     expected = config.expected_token()
     if token_matches(request.headers.get(config.token_header_name()), expected):
         return Identity(kind="token", name="token")
-    identity = _airflow_user(request)
+    identity = request.find_user()
     if identity is not None:
         return identity
     if expected:
@@ -65,33 +64,6 @@ def authenticate(request) -> Identity:
     raise Unauthenticated(
         "Authentication required: sign in to Airflow or use one of the webserver's [api] auth_backends."
     )
-
-
-def _airflow_user(request) -> Identity | None:
-    from flask import Response, current_app
-
-    manager = _auth_manager()
-    if request.authorization is None and not request.headers.get("Authorization"):
-        if manager.is_logged_in() and not _is_anonymous(manager.get_user()):
-            return _identity("session", manager)
-        return None
-    # An Authorization header: let the webserver's [api] auth_backends (basic auth, Kerberos...) judge it.
-    for backend in getattr(current_app, "api_auth", []):
-        if backend.__name__.rsplit(".", 1)[-1] in ("session", "default", "deny_all"):
-            continue
-        answer = backend.requires_authentication(lambda: Response(status=200))()
-        if getattr(answer, "status_code", None) == 200 and manager.is_logged_in():
-            return _identity("header", manager)
-    return None
-
-
-def _is_anonymous(user) -> bool:
-    return user is None or getattr(user, "is_anonymous", False)
-
-
-def _identity(kind: str, manager) -> Identity:
-    user = manager.get_user()
-    return Identity(kind=kind, name=manager.get_user_name() or str(user), user=user)
 
 
 def token_may_call(endpoint) -> bool:
@@ -103,7 +75,7 @@ def user_may_call(endpoint, user=None) -> bool:
     from rest_api_plugin.registry import RESOURCE
 
     return bool(
-        _auth_manager().is_authorized_custom_view(method=endpoint.permission, resource_name=RESOURCE, user=user)
+        auth_manager().is_authorized_custom_view(method=endpoint.permission, resource_name=RESOURCE, user=user)
     )
 
 
@@ -122,7 +94,7 @@ def may_access_dag(identity: Identity, method: str, dag_id: str | None = None, e
     from airflow.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
     return bool(
-        _auth_manager().is_authorized_dag(
+        auth_manager().is_authorized_dag(
             method=method,
             access_entity=DagAccessEntity[entity] if entity else None,
             details=DagDetails(id=dag_id) if dag_id else None,
@@ -135,7 +107,7 @@ def is_admin(identity: Identity) -> bool:
     """The token, or a user holding the auth manager's admin role (FAB's ``AUTH_ROLE_ADMIN``, "Admin")."""
     if identity.is_token:
         return True
-    admin_role = getattr(getattr(_auth_manager(), "security_manager", None), "auth_role_admin", "Admin")
+    admin_role = getattr(getattr(auth_manager(), "security_manager", None), "auth_role_admin", "Admin")
     return any(role.name == admin_role for role in getattr(identity.user, "roles", None) or ())
 
 
@@ -177,13 +149,6 @@ def check_csrf(identity: Identity, request) -> None:
         return
     if request.method != "POST":
         raise Forbidden("A state-changing call from a browser session must be a POST with a CSRF token")
-    from flask_wtf.csrf import validate_csrf
-    from wtforms import ValidationError
-
-    token = request.form.get(CSRF_FIELD) or next(
-        (request.headers[h] for h in CSRF_HEADERS if request.headers.get(h)), None
-    )
-    try:
-        validate_csrf(token)
-    except ValidationError as err:
-        raise Forbidden(f"CSRF check failed: {err}")
+    error = request.session_csrf_error()
+    if error:
+        raise Forbidden(f"CSRF check failed: {error}")

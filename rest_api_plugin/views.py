@@ -68,7 +68,7 @@ class RestApiView(BaseView):
         """The page: the endpoints this user may call, in groups, each with a form built from its schema."""
         from rest_api_plugin import config, docs, security
 
-        manager = security._auth_manager()
+        manager = security.auth_manager()
         if not manager.is_logged_in():
             return redirect(self.appbuilder.get_url_for_login_with(request.full_path))
         allowed = [e for e in registry.ENDPOINTS if security.user_may_call(e)]
@@ -85,13 +85,13 @@ class RestApiView(BaseView):
     @expose("/api", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     @expose("/api/v1.0/<string:api_name>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])  # v0.0.x URLs
     def api(self, api_name: str | None = None):
-        from rest_api_plugin import api_sessions, dispatch
+        from rest_api_plugin import api_sessions, dispatch, flask_adapter
 
         api_sessions.stateless_unless_session_cookie(self.appbuilder.get_app, request)
-        if request.method not in API_METHODS:
-            return json_response(*dispatch.method_not_allowed(request))
         try:
-            request.form, request.files  # parse the body now: one over the webserver's limits gets the envelope
+            call = flask_adapter.api_request(request, api_name)  # parses the body: over the limits, an envelope
         except RequestEntityTooLarge:
-            return json_response(*dispatch.too_large(request, request.max_content_length, request.max_form_parts))
-        return json_response(*dispatch.handle(request, api_name))
+            return json_response(*dispatch.too_large(request.max_content_length, request.max_form_parts))
+        if request.method not in API_METHODS:
+            return json_response(*dispatch.method_not_allowed(call))
+        return json_response(*dispatch.handle(call))

@@ -274,7 +274,9 @@ def test_is_admin(app, who, admin):
     with app.test_request_context("/admin/rest_api/api", headers=auth_headers(who)):
         from flask import request
 
-        assert security.is_admin(security.authenticate(request)) is admin
+        from rest_api_plugin.flask_adapter import api_request
+
+        assert security.is_admin(security.authenticate(api_request(request))) is admin
 
 
 def test_may_access_dag_per_dag(app):
@@ -283,7 +285,9 @@ def test_may_access_dag_per_dag(app):
     with app.test_request_context("/admin/rest_api/api", headers=auth_headers("limited")):
         from flask import request
 
-        limited = security.authenticate(request)
+        from rest_api_plugin.flask_adapter import api_request
+
+        limited = security.authenticate(api_request(request))
         assert security.may_access_dag(limited, "PUT", "sample_dag")
         assert not security.may_access_dag(limited, "PUT", "other_dag")
         assert not security.may_access_dag(limited, "GET")  # every DAG
