@@ -149,10 +149,10 @@ def _run(call: Call) -> None:
     if writes:
         security.check_csrf(identity, request)
     security.authorize_dag(identity, endpoint, args)
-    call.envelope["airflow_cmd"] = endpoint.command(args)
+    call.envelope["airflow_cmd"] = endpoint.airflow_cmd_for(args)
     status = 500
     try:
-        result = endpoint.handler(args, CallContext(identity=identity, files=request.files))
+        result = endpoint.run(args, CallContext(identity=identity, files=request.files))
         status = result.http_status
     except ApiError as err:
         status = err.status

@@ -23,18 +23,6 @@ KINDS = (  # field class -> what a form and a reader should expect; the first ma
 )
 URL = "http://localhost:8080/admin/rest_api/api"
 
-# The page's sections, in this order; a group missing here still shows, after these, under its own name.
-GROUPS = (
-    ("about", "About"),
-    ("dags", "DAGs"),
-    ("runs", "DAG runs"),
-    ("tasks", "Tasks"),
-    ("pools", "Pools"),
-    ("variables", "Variables"),
-    ("connections", "Connections"),
-    ("processes", "Processes and background jobs"),
-    ("deployment", "Deployment"),
-)
 # kind -> the page's form control for it
 CONTROLS = {
     "boolean": "checkbox",
@@ -102,7 +90,7 @@ def describe_arguments(endpoint) -> list[dict]:
 def describe(endpoint) -> dict:
     return {
         "name": endpoint.name,
-        "group": endpoint.group,
+        "group": endpoint.group.key,
         "description": endpoint.description,
         "permission": endpoint.permission,
         "read_only": endpoint.read_only,
@@ -116,16 +104,15 @@ def describe_all(endpoints) -> list[dict]:
 
 
 def describe_groups(endpoints) -> list[dict]:
-    """describe_all's endpoints in the page's sections: [{name, title, endpoints}], in GROUPS order."""
+    """describe_all's endpoints in the page's sections: [{name, title, endpoints}], in ``Group`` order."""
+    from rest_api_plugin.registry import Group
+
     described = describe_all(endpoints)
-    titles = dict(GROUPS)
-    order = [name for name, _ in GROUPS]
-    order += sorted({e["group"] for e in described} - set(order))
     return [
-        {"name": group, "title": titles.get(group, group.capitalize()),
-         "endpoints": [e for e in described if e["group"] == group]}
-        for group in order
-        if any(e["group"] == group for e in described)
+        {"name": group.key, "title": group.value,
+         "endpoints": [e for e in described if e["group"] == group.key]}
+        for group in Group
+        if any(e["group"] == group.key for e in described)
     ]
 
 
@@ -133,7 +120,7 @@ def example_command(endpoint) -> str:
     """The ``airflow ...`` command the endpoint's example stands for: the example goes through the schema."""
     files = {a["name"] for a in describe_arguments(endpoint) if a["kind"] == "file"}
     given = {name: value for name, value in parse_qsl(endpoint.example, keep_blank_values=True) if name not in files}
-    return endpoint.command(endpoint.schema().load(given))
+    return endpoint.airflow_cmd_for(endpoint.schema().load(given))
 
 
 def curl_example(endpoint) -> str:

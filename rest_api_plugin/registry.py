@@ -6,11 +6,13 @@ Adding an endpoint is one ``Endpoint(...)`` entry here plus its handler in ``ser
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
-from typing import Callable, Union
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Literal, Mapping, Optional, Union, get_args
 
 from marshmallow import Schema
 
+from rest_api_plugin.airflow_compat import DagAccessEntity
 from rest_api_plugin.cli import display_run
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.schemas.connections import ConnectionsSchema
@@ -47,23 +49,74 @@ from rest_api_plugin.services import dag_files, processes, task_commands
 RESOURCE = "REST API Plugin"
 
 Handler = Callable[[dict, CallContext], Result]
-CliBuilder = Callable[[dict], list]
+# The equivalent CLI call, as the words after `airflow`: shown as the envelope's airflow_cmd.
+AirflowCmd = Callable[[dict], list]
+ResourceMethod = Literal["GET", "POST", "PUT", "DELETE"]
+
+
+class Group(Enum):
+    """The page's sections, in page order; the value is the section's title."""
+
+    ABOUT = "About"
+    DAGS = "DAGs"
+    RUNS = "DAG runs"
+    TASKS = "Tasks"
+    POOLS = "Pools"
+    VARIABLES = "Variables"
+    CONNECTIONS = "Connections"
+    PROCESSES = "Processes and background jobs"
+    DEPLOYMENT = "Deployment"
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class DagAccess:
+    """What the auth manager must allow on the call's ``dag_id``, as the stable API checks the same operation:
+    ``method`` on the DAG itself, or on one of its entities (its runs, task instances...)."""
+
+    method: ResourceMethod
+    entity: Optional[DagAccessEntity] = None
+
+    def __post_init__(self):
+        if self.method not in get_args(ResourceMethod):
+            raise ValueError(f"DagAccess method must be one of {get_args(ResourceMethod)}, not {self.method!r}")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of an endpoint that has several (``cmd=set``, ``get=``...): its handler, whether it changes
+    state, and its equivalent CLI call."""
+
+    handler: Handler
+    airflow_cmd: AirflowCmd
+    writes: bool = False
 
 
 @dataclass(frozen=True)
 class Endpoint:
     name: str
     description: str
-    group: str  # dags, tasks, runs, pools, variables, connections, processes, deployment, about
+    group: Group
     schema: type[Schema]
-    handler: Handler
-    cli: CliBuilder  # the equivalent `airflow ...` command, for display (and for CLI-backed endpoints)
+    # one handler and its CLI call, or `actions` (a WithAction schema's data["action"] picks one)
+    handler: Optional[Handler] = None
+    airflow_cmd: Optional[AirflowCmd] = None
+    actions: Mapping[str, Action] = field(default_factory=dict)
     changes_state: Union[bool, Callable[[dict], bool]] = False
-    dag_access: tuple | None = None  # (method, DagAccessEntity name or None) checked per DAG for users
+    dag_access: Optional[DagAccess] = None  # checked on the call's dag_id for users (not the token)
     example: str = ""  # a typical query string (after api=NAME), for the docs and the page
     # The original plugin ran an `airflow` command for it and answered with the captured streams: in the
     # streams output formats, `output` is {"stdout", "stderr", "stdin"} (rest_api_plugin.output).
     cli_backed: bool = True
+
+    def __post_init__(self):
+        if bool(self.actions) == bool(self.handler or self.airflow_cmd):
+            raise ValueError(f"{self.name}: give a handler and its airflow_cmd, or actions")
+        if self.actions and tuple(self.actions) != tuple(getattr(self.schema, "ACTIONS", ())):
+            raise ValueError(f"{self.name}: actions {tuple(self.actions)} differ from {self.schema.__name__}.ACTIONS")
 
     @property
     def permission(self) -> str:
@@ -71,13 +124,24 @@ class Endpoint:
 
     @property
     def read_only(self) -> bool:
-        return self.changes_state is False
+        return self.changes_state is False and not any(action.writes for action in self.actions.values())
+
+    def _action(self, args: dict) -> Action:
+        return self.actions[args["action"]]
 
     def writes(self, args: dict) -> bool:
+        if self.actions:
+            return self._action(args).writes
         return self.changes_state(args) if callable(self.changes_state) else self.changes_state
 
-    def command(self, args: dict) -> str:
-        return shlex.join(["airflow", *(str(part) for part in self.cli(args))])
+    def run(self, args: dict, ctx: CallContext) -> Result:
+        handler = self._action(args).handler if self.actions else self.handler
+        return handler(args, ctx)
+
+    def airflow_cmd_for(self, args: dict) -> str:
+        """The envelope's ``airflow_cmd``: the equivalent CLI call, for display."""
+        words = (self._action(args).airflow_cmd if self.actions else self.airflow_cmd)(args)
+        return shlex.join(["airflow", *(str(word) for word in words)])
 
 
 def _opt(args: dict, name: str, flag: str) -> list:
@@ -89,40 +153,37 @@ def _opt(args: dict, name: str, flag: str) -> list:
     return [flag, value.isoformat() if hasattr(value, "isoformat") else value]
 
 
-def _action_is_not(*reads: str) -> Callable[[dict], bool]:
-    return lambda args: args["action"] not in reads
+def _json_flag(args: dict) -> list:
+    return ["--json"] if args.get("json") else []
 
 
-def _pool_cli(args: dict) -> list:
-    action = args["action"]
-    if action == "set":
-        return ["pools", "set", args["pool_name"], args["slot_count"], args.get("pool_description", "")]
-    return ["pools", action, *([args["pool_name"]] if action in ("get", "delete") else [])]
-
-
-def _variables_cli(args: dict) -> list:
-    action = args["action"]
-    json_flag = ["--json"] if args.get("json") else []
-    if action == "set":
-        return ["variables", "set", *json_flag, args["key"], "***"]
-    if action == "get":
-        default = ["--default", args["default"]] if "default" in args else []
-        return ["variables", "get", *json_flag, *default, args["key"]]
-    if action == "delete":
-        return ["variables", "delete", args["key"]]
-    if action in ("import", "export"):
-        return ["variables", action, "-"]
-    return ["variables", "list"]
-
-
-def _connections_cli(args: dict) -> list:
-    action = args["action"]
-    if action == "add":
-        fields = ["--conn-uri", "***"] if args.get("conn_uri") else ["--conn-type", args["conn_type"]]
-        return ["connections", "add", args["conn_id"], *fields]
-    if action == "delete":
-        return ["connections", "delete", args["conn_id"]]
-    return ["connections", "list"]
+POOL_ACTIONS = {
+    "set": Action(pools.set_pool, writes=True, airflow_cmd=lambda args: [
+        "pools", "set", args["pool_name"], args["slot_count"], args.get("pool_description", "")]),
+    "get": Action(pools.get_pool, airflow_cmd=lambda args: ["pools", "get", args["pool_name"]]),
+    "delete": Action(pools.delete_pool, writes=True, airflow_cmd=lambda args: ["pools", "delete", args["pool_name"]]),
+    "list": Action(pools.list_pools, airflow_cmd=lambda args: ["pools", "list"]),
+}
+VARIABLE_ACTIONS = {
+    "set": Action(variables.set_variable, writes=True, airflow_cmd=lambda args: [
+        "variables", "set", *_json_flag(args), args["key"], "***"]),
+    "get": Action(variables.get_variable, airflow_cmd=lambda args: [
+        "variables", "get", *_json_flag(args), *(["--default", args["default"]] if "default" in args else []),
+        args["key"]]),
+    "delete": Action(variables.delete_variable, writes=True, airflow_cmd=lambda args: [
+        "variables", "delete", args["key"]]),
+    "list": Action(variables.list_variables, airflow_cmd=lambda args: ["variables", "list"]),
+    "import": Action(variables.import_variables, writes=True, airflow_cmd=lambda args: ["variables", "import", "-"]),
+    "export": Action(variables.export_variables, airflow_cmd=lambda args: ["variables", "export", "-"]),
+}
+CONNECTION_ACTIONS = {
+    "list": Action(connections.list_connections, airflow_cmd=lambda args: ["connections", "list"]),
+    "add": Action(connections.add_connection, writes=True, airflow_cmd=lambda args: [
+        "connections", "add", args["conn_id"],
+        *(["--conn-uri", "***"] if args.get("conn_uri") else ["--conn-type", args["conn_type"]])]),
+    "delete": Action(connections.delete_connection, writes=True, airflow_cmd=lambda args: [
+        "connections", "delete", args["conn_id"]]),
+}
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -131,70 +192,70 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         cli_backed=False,
         example="",
         description="The version of Airflow that is running.",
-        group="about",
+        group=Group.ABOUT,
         schema=NoArgumentsSchema,
         handler=meta.airflow_version,
-        cli=lambda args: ["version"],
+        airflow_cmd=lambda args: ["version"],
     ),
     Endpoint(
         name="rest_api_plugin_version",
         cli_backed=False,
         example="",
         description="The version of this REST API plugin.",
-        group="about",
+        group=Group.ABOUT,
         schema=NoArgumentsSchema,
         handler=meta.plugin_version,
-        cli=lambda args: ["rest_api_plugin_version"],
+        airflow_cmd=lambda args: ["rest_api_plugin_version"],
     ),
     Endpoint(
         name="list_dags",
         example="report=true",
         description="List the DAGs in the database; report=true adds the DAG files' import errors.",
-        group="dags",
+        group=Group.DAGS,
         schema=ListDagsSchema,
         handler=dags.list_dags,
-        cli=lambda args: ["dags", "report"] if args.get("report") else ["dags", "list"],
+        airflow_cmd=lambda args: ["dags", "report"] if args.get("report") else ["dags", "list"],
     ),
     Endpoint(
         name="list_tasks",
         example="dag_id=sample_dag&tree=true",
         description="List the tasks of a DAG (tree=true draws the dependency tree).",
-        group="dags",
+        group=Group.DAGS,
         schema=ListTasksSchema,
         handler=dags.list_tasks,
-        cli=lambda args: ["tasks", "list", *_opt(args, "tree", "--tree"), args["dag_id"]],
-        dag_access=("GET", "TASK"),
+        airflow_cmd=lambda args: ["tasks", "list", *_opt(args, "tree", "--tree"), args["dag_id"]],
+        dag_access=DagAccess("GET", DagAccessEntity.TASK),
     ),
     Endpoint(
         name="pause",
         example="dag_id=sample_dag",
         description="Pause a DAG.",
-        group="dags",
+        group=Group.DAGS,
         schema=DagSchema,
         handler=dags.pause,
-        cli=lambda args: ["dags", "pause", args["dag_id"]],
+        airflow_cmd=lambda args: ["dags", "pause", args["dag_id"]],
         changes_state=True,
-        dag_access=("PUT", None),
+        dag_access=DagAccess("PUT"),
     ),
     Endpoint(
         name="unpause",
         example="dag_id=sample_dag",
         description="Resume a paused DAG.",
-        group="dags",
+        group=Group.DAGS,
         schema=DagSchema,
         handler=dags.unpause,
-        cli=lambda args: ["dags", "unpause", args["dag_id"]],
+        airflow_cmd=lambda args: ["dags", "unpause", args["dag_id"]],
         changes_state=True,
-        dag_access=("PUT", None),
+        dag_access=DagAccess("PUT"),
     ),
     Endpoint(
         name="trigger_dag",
         example="dag_id=sample_dag&run_id=my_run&conf=%7B%22key%22%3A%22value%22%7D",
         description="Trigger a DAG run, with an optional run_id, conf (URL-encoded JSON) and logical date.",
-        group="runs",
+        group=Group.RUNS,
         schema=TriggerDagSchema,
         handler=dags.trigger_dag,
-        cli=lambda args: [
+        airflow_cmd=lambda args: [
             "dags", "trigger",
             *_opt(args, "run_id", "--run-id"),
             *(["--conf", "<json>"] if args.get("conf") else []),
@@ -202,60 +263,54 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             args["dag_id"],
         ],
         changes_state=True,
-        dag_access=("POST", "RUN"),
+        dag_access=DagAccess("POST", DagAccessEntity.RUN),
     ),
     Endpoint(
         name="dag_state",
         example="dag_id=sample_dag&execution_date=2024-01-02T00:00:00",
         description="The state of a DAG run, named by its execution_date (or run_id).",
-        group="runs",
+        group=Group.RUNS,
         schema=DagStateSchema,
         handler=dags.dag_state,
-        cli=lambda args: ["dags", "state", args["dag_id"], *display_run(args)],
-        dag_access=("GET", "RUN"),
+        airflow_cmd=lambda args: ["dags", "state", args["dag_id"], *display_run(args)],
+        dag_access=DagAccess("GET", DagAccessEntity.RUN),
     ),
     Endpoint(
         name="task_state",
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="The state of a task instance.",
-        group="tasks",
+        group=Group.TASKS,
         schema=TaskSchema,
         handler=tasks.task_state,
-        cli=lambda args: ["tasks", "state", args["dag_id"], args["task_id"], *display_run(args)],
-        dag_access=("GET", "TASK_INSTANCE"),
+        airflow_cmd=lambda args: ["tasks", "state", args["dag_id"], args["task_id"], *display_run(args)],
+        dag_access=DagAccess("GET", DagAccessEntity.TASK_INSTANCE),
     ),
     Endpoint(
         name="pool",
         example="cmd=set&pool_name=my_pool&slot_count=5&pool_description=nightly+loads",
         description="Pools: cmd=set with pool_name, slot_count and pool_description; get=NAME; "
         "delete=NAME; with no action, list them.",
-        group="pools",
+        group=Group.POOLS,
         schema=PoolSchema,
-        handler=pools.pool,
-        cli=_pool_cli,
-        changes_state=_action_is_not("get", "list"),
+        actions=POOL_ACTIONS,
     ),
     Endpoint(
         name="variables",
         example="cmd=set&key=my_key&value=my_value",
         description="Variables: cmd=set with key and value; get=KEY (json, default); delete=KEY; "
         "import=JSON object; export; with no action, list the keys.",
-        group="variables",
+        group=Group.VARIABLES,
         schema=VariablesSchema,
-        handler=variables.variables,
-        cli=_variables_cli,
-        changes_state=_action_is_not("get", "list", "export"),
+        actions=VARIABLE_ACTIONS,
     ),
     Endpoint(
         name="connections",
         example="add=on&conn_id=my_db&conn_uri=postgres%3A%2F%2Fuser%3Apass%40db.example.com%3A5432%2Fsales",
         description="Connections: list; add with conn_id and conn_uri (or conn_type and fields); "
         "delete with conn_id. Passwords are never shown.",
-        group="connections",
+        group=Group.CONNECTIONS,
         schema=ConnectionsSchema,
-        handler=connections.connections,
-        cli=_connections_cli,
-        changes_state=_action_is_not("list"),
+        actions=CONNECTION_ACTIONS,
     ),
 )
 
@@ -266,97 +321,97 @@ ENDPOINTS += (
         name="render",
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="Render a task instance's template fields for an execution_date (or run_id).",
-        group="tasks",
+        group=Group.TASKS,
         schema=TaskSchema,
         handler=task_commands.render,
-        cli=task_commands.render_command,
-        dag_access=("GET", "TASK_INSTANCE"),
+        airflow_cmd=task_commands.render_command,
+        dag_access=DagAccess("GET", DagAccessEntity.TASK_INSTANCE),
     ),
     Endpoint(
         name="task_failed_deps",
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="Why the scheduler would not queue a task instance: its unmet dependencies.",
-        group="tasks",
+        group=Group.TASKS,
         schema=TaskSchema,
         handler=task_commands.task_failed_deps,
-        cli=task_commands.failed_deps_command,
-        dag_access=("GET", "TASK_INSTANCE"),
+        airflow_cmd=task_commands.failed_deps_command,
+        dag_access=DagAccess("GET", DagAccessEntity.TASK_INSTANCE),
     ),
     Endpoint(
         name="test",
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&dry_run=true",
         description="Test a task instance (airflow tasks test; dry_run, task_params). Waits for the output "
         "by default (wait=false: a background job).",
-        group="tasks",
+        group=Group.TASKS,
         schema=TestTaskSchema,
         handler=task_commands.test,
-        cli=task_commands.test_command,
+        airflow_cmd=task_commands.test_command,
         changes_state=True,
-        dag_access=("POST", "RUN"),
+        dag_access=DagAccess("POST", DagAccessEntity.RUN),
     ),
     Endpoint(
         name="run",
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&local=true",
         description="Run a task instance (airflow tasks run). Waits for the output by default "
         "(wait=false: a background job).",
-        group="tasks",
+        group=Group.TASKS,
         schema=RunTaskSchema,
         handler=task_commands.run,
-        cli=task_commands.run_command,
+        airflow_cmd=task_commands.run_command,
         changes_state=True,
-        dag_access=("POST", "RUN"),
+        dag_access=DagAccess("POST", DagAccessEntity.RUN),
     ),
     Endpoint(
         name="clear",
         example="dag_id=sample_dag&task_regex=extract&start_date=2024-01-01&end_date=2024-01-31&downstream=true",
         description="Clear task instances (task_regex, start_date, end_date, upstream, downstream, "
         "only_failed, only_running); never asks for a confirmation. dry_run lists them only.",
-        group="tasks",
+        group=Group.TASKS,
         schema=ClearSchema,
         handler=task_commands.clear,
-        cli=task_commands.clear_command,
+        airflow_cmd=task_commands.clear_command,
         changes_state=lambda args: not args.get("dry_run"),
-        dag_access=("PUT", "TASK_INSTANCE"),
+        dag_access=DagAccess("PUT", DagAccessEntity.TASK_INSTANCE),
     ),
     Endpoint(
         name="backfill",
         example="dag_id=sample_dag&start_date=2024-01-01&end_date=2024-01-03",
         description="Run a DAG for a date range (airflow dags backfill) as a background job.",
-        group="runs",
+        group=Group.RUNS,
         schema=BackfillSchema,
         handler=task_commands.backfill,
-        cli=task_commands.backfill_command,
+        airflow_cmd=task_commands.backfill_command,
         changes_state=True,
-        dag_access=("POST", "RUN"),
+        dag_access=DagAccess("POST", DagAccessEntity.RUN),
     ),
     Endpoint(
         name="scheduler",
         example="num_runs=1",
         description="Start a scheduler (num_runs, subdir) as a background job.",
-        group="processes",
+        group=Group.PROCESSES,
         schema=SchedulerSchema,
         handler=processes.scheduler,
-        cli=processes.scheduler_command,
+        airflow_cmd=processes.scheduler_command,
         changes_state=True,
     ),
     Endpoint(
         name="worker",
         example="queues=default&concurrency=4",
         description="Start a Celery worker (queues, concurrency, hostname) as a background job.",
-        group="processes",
+        group=Group.PROCESSES,
         schema=WorkerSchema,
         handler=processes.worker,
-        cli=processes.worker_command,
+        airflow_cmd=processes.worker_command,
         changes_state=True,
     ),
     Endpoint(
         name="flower",
         example="hostname=0.0.0.0&port=5555",
         description="Start Flower, the Celery monitoring UI (hostname, port, broker_api), as a background job.",
-        group="processes",
+        group=Group.PROCESSES,
         schema=FlowerSchema,
         handler=processes.flower,
-        cli=processes.flower_command,
+        airflow_cmd=processes.flower_command,
         changes_state=True,
     ),
     Endpoint(
@@ -364,20 +419,20 @@ ENDPOINTS += (
         example="principal=airflow%40EXAMPLE.COM&keytab=%2Fetc%2Fairflow.keytab",
         description="Start the Kerberos ticket renewer (principal, keytab) as a background job; "
         "needs apache-airflow[kerberos].",
-        group="processes",
+        group=Group.PROCESSES,
         schema=KerberosSchema,
         handler=processes.kerberos,
-        cli=processes.kerberos_command,
+        airflow_cmd=processes.kerberos_command,
         changes_state=True,
     ),
     Endpoint(
         name="serve_logs",
         example="",
         description="Start the worker log server (airflow.utils.serve_logs) as a background job.",
-        group="processes",
+        group=Group.PROCESSES,
         schema=ServeLogsSchema,
         handler=processes.serve_logs,
-        cli=lambda args: ["serve_logs"],
+        airflow_cmd=lambda args: ["serve_logs"],
         changes_state=True,
     ),
     Endpoint(
@@ -385,20 +440,20 @@ ENDPOINTS += (
         cli_backed=False,
         example="job_id=JOB_ID",
         description="Background jobs: all of them, or one (job_id) with its state, exit code and log tail.",
-        group="processes",
+        group=Group.PROCESSES,
         schema=JobsSchema,
         handler=processes.list_jobs,
-        cli=lambda args: ["jobs", *([args["job_id"]] if args.get("job_id") else [])],
+        airflow_cmd=lambda args: ["jobs", *([args["job_id"]] if args.get("job_id") else [])],
     ),
     Endpoint(
         name="stop_job",
         cli_backed=False,
         example="job_id=JOB_ID",
         description="Stop a background job (SIGTERM to its processes, SIGKILL after a grace period).",
-        group="processes",
+        group=Group.PROCESSES,
         schema=StopJobSchema,
         handler=processes.stop_job,
-        cli=lambda args: ["stop_job", args["job_id"]],
+        airflow_cmd=lambda args: ["stop_job", args["job_id"]],
         changes_state=True,
     ),
     Endpoint(
@@ -407,10 +462,10 @@ ENDPOINTS += (
         example="dag_file=@my_dag.py&force=on&unpause=on",
         description="Upload a DAG file (multipart POST, file part dag_file; force, pause, unpause). It is "
         "parsed before it is installed and written to the database at once.",
-        group="deployment",
+        group=Group.DEPLOYMENT,
         schema=DeployDagSchema,
         handler=dag_files.deploy_dag,
-        cli=lambda args: ["deploy_dag"],
+        airflow_cmd=lambda args: ["deploy_dag"],
         changes_state=True,
     ),
     Endpoint(
@@ -419,34 +474,34 @@ ENDPOINTS += (
         example="dag_id=my_dag",
         description="Delete a DAG's records (refused while tasks run); delete_file=true also removes its "
         "file when it holds only this DAG.",
-        group="deployment",
+        group=Group.DEPLOYMENT,
         schema=DeleteDagSchema,
         handler=dag_files.delete_dag,
-        cli=lambda args: ["dags", "delete", "--yes", args["dag_id"]],
+        airflow_cmd=lambda args: ["dags", "delete", "--yes", args["dag_id"]],
         changes_state=True,
-        dag_access=("DELETE", None),
+        dag_access=DagAccess("DELETE"),
     ),
     Endpoint(
         name="refresh_dag",
         cli_backed=False,
         example="dag_id=sample_dag",
         description="Re-parse a DAG's file into the database now.",
-        group="deployment",
+        group=Group.DEPLOYMENT,
         schema=RefreshDagSchema,
         handler=dag_files.refresh_dag,
-        cli=lambda args: ["dags", "reserialize", "--subdir", "<fileloc of " + args["dag_id"] + ">"],
+        airflow_cmd=lambda args: ["dags", "reserialize", "--subdir", "<fileloc of " + args["dag_id"] + ">"],
         changes_state=True,
-        dag_access=("PUT", None),
+        dag_access=DagAccess("PUT"),
     ),
     Endpoint(
         name="refresh_all_dags",
         cli_backed=False,
         example="",
         description="Re-parse the whole DAGs folder into the database; DAGs whose files are gone become inactive.",
-        group="deployment",
+        group=Group.DEPLOYMENT,
         schema=RefreshAllDagsSchema,
         handler=dag_files.refresh_all_dags,
-        cli=lambda args: ["dags", "reserialize"],
+        airflow_cmd=lambda args: ["dags", "reserialize"],
         changes_state=True,
     ),
 )

@@ -86,17 +86,17 @@ def authorize(identity: Identity, endpoint) -> None:
         raise Forbidden(f"{who} is not allowed to call {endpoint.name} ({endpoint.permission})")
 
 
-def may_access_dag(identity: Identity, method: str, dag_id: str | None = None, entity: str | None = None) -> bool:
+def may_access_dag(identity: Identity, method: str, dag_id: str | None = None, entity=None) -> bool:
     """Whether the caller may ``method`` (GET, PUT, POST, DELETE) the DAG ``dag_id``, or its ``entity`` (a
-    ``DagAccessEntity`` name such as ``RUN``); without ``dag_id``: every DAG. The token may do everything."""
+    ``DagAccessEntity`` such as ``RUN``); without ``dag_id``: every DAG. The token may do everything."""
     if identity.is_token:
         return True
-    from airflow.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from rest_api_plugin.airflow_compat import DagDetails
 
     return bool(
         auth_manager().is_authorized_dag(
             method=method,
-            access_entity=DagAccessEntity[entity] if entity else None,
+            access_entity=entity,
             details=DagDetails(id=dag_id) if dag_id else None,
             user=identity.user,
         )
@@ -116,9 +116,9 @@ def authorize_dag(identity: Identity, endpoint, args: dict) -> None:
     dag_id = args.get("dag_id")
     if identity.is_token or endpoint.dag_access is None or not dag_id:
         return
-    method, entity = endpoint.dag_access
-    if not may_access_dag(identity, method, dag_id, entity):
-        raise Forbidden(f"User {identity.name} may not {method} DAG {dag_id}")
+    access = endpoint.dag_access
+    if not may_access_dag(identity, access.method, dag_id, access.entity):
+        raise Forbidden(f"User {identity.name} may not {access.method} DAG {dag_id}")
 
 
 def _is_cross_site(request) -> bool:

@@ -97,12 +97,12 @@ def test_admin_sees_every_endpoint_in_airflow_page(browser_session):
 
 def test_endpoints_come_in_groups_in_order(browser_session):
     _, page, _ = get_page(browser_session, "admin")
-    positions = [page.index(f'id="group-{name}"') for name, _ in docs.GROUPS]
+    positions = [page.index(f'id="group-{group.key}"') for group in registry.Group]
     assert positions == sorted(positions)
     for endpoint in registry.ENDPOINTS:
-        group_at = page.index(f'id="group-{endpoint.group}"')
+        group_at = page.index(f'id="group-{endpoint.group.key}"')
         at = page.index(f'id="endpoint-{endpoint.name}"')
-        later = [page.index(f'id="group-{n}"') for n, _ in docs.GROUPS if page.index(f'id="group-{n}"') > group_at]
+        later = [page.index(f'id="group-{g.key}"') for g in registry.Group if page.index(f'id="group-{g.key}"') > group_at]
         assert group_at < at < min(later, default=len(page)), endpoint.name
 
 
@@ -115,7 +115,7 @@ def test_each_endpoint_has_its_anchor_description_and_argument_help(browser_sess
         for argument in docs.describe_arguments(endpoint):
             help_id = f"arg-{endpoint.name}-{argument['name']}-help"
             assert help_id in parsed.ids, help_id
-        for word in (endpoint.name, endpoint.group):
+        for word in (endpoint.name, endpoint.group.key):
             assert word in parsed.endpoints[endpoint.name]["data-search"]
 
 

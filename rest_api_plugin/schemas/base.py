@@ -41,9 +41,30 @@ class WithLogicalDate(ArgumentsSchema):
         return data
 
 
-def one_action(data: dict, actions: tuple[str, ...]) -> str | None:
-    """The single action flag set in ``data``; more than one is a ValidationError."""
-    chosen = [name for name in actions if data.get(name) not in (None, False)]
-    if len(chosen) > 1:
-        raise ValidationError(f"Choose one action, not {', '.join(chosen)}.", "_schema")
-    return chosen[0] if chosen else None
+class WithAction(ArgumentsSchema):
+    """Arguments of an endpoint that does one of several ``ACTIONS`` (pool, variables, connections), named as
+    the original README has it, ``cmd=ACTION``, or by an argument named after the action (``get=NAME``,
+    ``delete=KEY``, ``list``, ``add=on``...); with neither, ``DEFAULT_ACTION``. ``data["action"]`` names it."""
+
+    ACTIONS: tuple[str, ...] = ()
+    DEFAULT_ACTION = "list"
+
+    def action_of(self, data: dict) -> str:
+        attribute = {field.data_key or name: name for name, field in self.fields.items()}
+        flagged = [action for action in self.ACTIONS
+                   if action in attribute and data.get(attribute[action]) not in (None, False)]
+        if len(flagged) > 1:
+            raise ValidationError(f"Choose one action, not {', '.join(flagged)}.", "_schema")
+        cmd = data.get("cmd")
+        if cmd and flagged and cmd != flagged[0]:
+            raise ValidationError(f"Choose one action, not cmd={cmd} and {flagged[0]}.", "_schema")
+        return cmd or (flagged[0] if flagged else self.DEFAULT_ACTION)
+
+    @post_load
+    def name_the_action(self, data, **kwargs):
+        data["action"] = self.action_of(data)
+        return self.complete(data)
+
+    def complete(self, data: dict) -> dict:
+        """What a subclass derives once the action is known (e.g. ``get=NAME`` names the pool)."""
+        return data

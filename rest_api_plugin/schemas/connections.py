@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from rest_api_plugin.schemas.base import ArgumentsSchema, one_action
+from rest_api_plugin.schemas.base import WithAction
 from rest_api_plugin.schemas.fields import Flag, JsonObjectText, Key, Text
 
-ACTIONS = ("list", "add", "delete")
 
+class ConnectionsSchema(WithAction):
+    ACTIONS = ("list", "add", "delete")
 
-class ConnectionsSchema(ArgumentsSchema):
     list = Flag()
     add = Flag()
     delete = Flag()
@@ -26,14 +26,6 @@ class ConnectionsSchema(ArgumentsSchema):
     conn_extra = JsonObjectText(validate=validate.Length(max=100_000))
     conn_description = Text(5000)
 
-    @staticmethod
-    def action_of(data) -> str:
-        flagged = one_action({name: data.get(name) or None for name in ACTIONS}, ACTIONS)
-        cmd = data.get("cmd")
-        if cmd and flagged and cmd != flagged:
-            raise ValidationError(f"Choose one action, not cmd={cmd} and {flagged}.", "_schema")
-        return cmd or flagged or "list"
-
     @validates_schema
     def action_is_complete(self, data, **kwargs):
         action = self.action_of(data)
@@ -44,8 +36,3 @@ class ConnectionsSchema(ArgumentsSchema):
                 raise ValidationError("Give conn_uri, or conn_type and the other fields.", "conn_uri")
             if data.get("conn_uri") and data.get("conn_type"):
                 raise ValidationError("Give conn_uri or conn_type, not both.", "conn_uri")
-
-    @post_load
-    def normalize(self, data, **kwargs):
-        data["action"] = self.action_of(data)
-        return data

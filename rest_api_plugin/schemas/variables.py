@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from rest_api_plugin.schemas.base import ArgumentsSchema, one_action
+from rest_api_plugin.schemas.base import WithAction
 from rest_api_plugin.schemas.fields import Flag, JsonObject, Text, decode_json
 
 VARIABLE_KEY = {"validate": validate.Length(min=1, max=250, error="A variable key is 1 to 250 characters.")}
 
 
-class VariablesSchema(ArgumentsSchema):
-    cmd = fields.String(validate=validate.OneOf(["set", "get", "delete", "list", "import", "export"]))
+class VariablesSchema(WithAction):
+    ACTIONS = ("set", "get", "delete", "list", "import", "export")
+
+    cmd = fields.String(validate=validate.OneOf(ACTIONS))
     key = fields.String(**VARIABLE_KEY)
     value = Text(1_000_000)
     description = Text(5000)
@@ -35,21 +37,8 @@ class VariablesSchema(ArgumentsSchema):
         if action == "import" and "import_" not in data:
             raise ValidationError("Give the variables to import as a JSON object of key: value.", "import")
 
-    @staticmethod
-    def action_of(data) -> str:
-        flags = {name: data.get(name) for name in ("get", "delete", "import_", "export", "list")}
-        flags["export"] = flags["export"] or None
-        flags["list"] = flags["list"] or None
-        flagged = one_action(flags, tuple(flags))
-        flagged = "import" if flagged == "import_" else flagged
-        cmd = data.get("cmd")
-        if cmd and flagged and cmd != flagged:
-            raise ValidationError(f"Choose one action, not cmd={cmd} and {flagged}.", "_schema")
-        return cmd or flagged or "list"
-
-    @post_load
-    def normalize(self, data, **kwargs):
-        action = data["action"] = self.action_of(data)
+    def complete(self, data: dict) -> dict:
+        action = data["action"]
         if action in ("get", "delete"):
             data["key"] = data.get(action) or data.get("key")
             if not data["key"]:

@@ -1,4 +1,4 @@
-"""The connections endpoint: list, add and delete; no password ever leaves."""
+"""The connections endpoint's actions: add, delete and list; no secret ever leaves."""
 
 from __future__ import annotations
 
@@ -59,29 +59,42 @@ def _build(args: dict):
         raise BadRequest(f"Invalid connection: {err}")
 
 
-def connections(args: dict, ctx: CallContext) -> Result:
+def _existing(session, conn_id: str):
+    from airflow.models import Connection
+
+    return session.query(Connection).filter_by(conn_id=conn_id).one_or_none()
+
+
+def add_connection(args: dict, ctx: CallContext) -> Result:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        if _existing(session, args["conn_id"]) is not None:
+            raise Conflict(f"A connection with `conn_id`={args['conn_id']} already exists.")
+        conn = _build(args)
+        session.add(conn)
+        session.flush()
+        data = describe(conn)
+    return Result(output=f"Successfully added `conn_id`={data['conn_id']} : {data['uri']}", data=data)
+
+
+def delete_connection(args: dict, ctx: CallContext) -> Result:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        existing = _existing(session, args["conn_id"])
+        if existing is None:
+            raise NotFound(f"Did not find a connection with `conn_id`={args['conn_id']}")
+        data = describe(existing)
+        session.delete(existing)
+    return Result(output=f"Successfully deleted connection with `conn_id`={args['conn_id']}", data=data)
+
+
+def list_connections(args: dict, ctx: CallContext) -> Result:
     from airflow.models import Connection
     from airflow.utils.session import create_session
 
-    action = args["action"]
     with create_session() as session:
-        existing = None
-        if args.get("conn_id"):
-            existing = session.query(Connection).filter_by(conn_id=args["conn_id"]).one_or_none()
-        if action == "add":
-            if existing is not None:
-                raise Conflict(f"A connection with `conn_id`={args['conn_id']} already exists.")
-            conn = _build(args)
-            session.add(conn)
-            session.flush()
-            data = describe(conn)
-            return Result(output=f"Successfully added `conn_id`={conn.conn_id} : {data['uri']}", data=data)
-        if action == "delete":
-            if existing is None:
-                raise NotFound(f"Did not find a connection with `conn_id`={args['conn_id']}")
-            data = describe(existing)
-            session.delete(existing)
-            return Result(output=f"Successfully deleted connection with `conn_id`={args['conn_id']}", data=data)
         conns = [describe(c, with_uri=False) for c in session.query(Connection).order_by(Connection.conn_id)]
     output = "\n".join(f"{c['conn_id']}\t{c['conn_type']}\t{c['host'] or ''}" for c in conns)
     return Result(output=output, data={"connections": conns, "total_entries": len(conns)})

@@ -1,4 +1,4 @@
-"""The pool endpoint: set, get, delete and list."""
+"""The pool endpoint's actions: set, get, delete and list."""
 
 from __future__ import annotations
 
@@ -11,34 +11,57 @@ def _table(pools: list[dict]) -> str:
     return "\n".join(f"{p['pool']}\t{p['slots']}\t{p['description'] or ''}" for p in pools)
 
 
-def pool(args: dict, ctx: CallContext) -> Result:
+def _existing(session, name: str):
+    from airflow.models import Pool
+
+    found = Pool.get_pool(name, session=session)
+    if found is None:
+        raise NotFound(f"Pool {name} does not exist")
+    return found
+
+
+def set_pool(args: dict, ctx: CallContext) -> Result:
+    from airflow.models import Pool
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        found = Pool.create_or_update_pool(
+            name=args["pool_name"],
+            slots=args["slot_count"],
+            description=args.get("pool_description", ""),
+            include_deferred=args["include_deferred"],
+            session=session,
+        )
+        data = serializers.pool(found)
+    return Result(output=f"Pool {data['pool']} set\n" + _table([data]), data=data)
+
+
+def get_pool(args: dict, ctx: CallContext) -> Result:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        data = serializers.pool(_existing(session, args["pool_name"]))
+    return Result(output=_table([data]), data=data)
+
+
+def delete_pool(args: dict, ctx: CallContext) -> Result:
     from airflow.exceptions import AirflowException
     from airflow.models import Pool
     from airflow.utils.session import create_session
 
-    action = args["action"]
     with create_session() as session:
-        if action == "set":
-            found = Pool.create_or_update_pool(
-                name=args["pool_name"],
-                slots=args["slot_count"],
-                description=args.get("pool_description", ""),
-                include_deferred=args["include_deferred"],
-                session=session,
-            )
-            pools = [serializers.pool(found)]
-            return Result(output=f"Pool {found.pool} set\n" + _table(pools), data=pools[0])
-        if action in ("get", "delete"):
-            found = Pool.get_pool(args["pool_name"], session=session)
-            if found is None:
-                raise NotFound(f"Pool {args['pool_name']} does not exist")
-            data = serializers.pool(found)
-            if action == "get":
-                return Result(output=_table([data]), data=data)
-            try:
-                Pool.delete_pool(args["pool_name"], session=session)
-            except AirflowException as err:  # the default pool cannot be deleted
-                raise Conflict(str(err))
-            return Result(output=f"Pool {data['pool']} deleted", data=data)
+        data = serializers.pool(_existing(session, args["pool_name"]))
+        try:
+            Pool.delete_pool(args["pool_name"], session=session)
+        except AirflowException as err:  # the default pool cannot be deleted
+            raise Conflict(str(err))
+    return Result(output=f"Pool {data['pool']} deleted", data=data)
+
+
+def list_pools(args: dict, ctx: CallContext) -> Result:
+    from airflow.models import Pool
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
         pools = [serializers.pool(p) for p in session.query(Pool).order_by(Pool.pool)]
-        return Result(output=_table(pools), data={"pools": pools, "total_entries": len(pools)})
+    return Result(output=_table(pools), data={"pools": pools, "total_entries": len(pools)})

@@ -1,4 +1,4 @@
-"""The variables endpoint: set, get, delete, list, import and export; sensitive values stay masked."""
+"""The variables endpoint's actions: set, get, delete, import, export and list; sensitive values stay masked."""
 
 from __future__ import annotations
 
@@ -16,45 +16,65 @@ def _decoded(value: str):
         return value
 
 
-def variables(args: dict, ctx: CallContext) -> Result:
+def _stored() -> dict[str, str]:
     from airflow.models import Variable
     from airflow.utils.session import create_session
 
-    action = args["action"]
-    key = args.get("key")
-    if action == "set":
-        value = json.loads(args["value"]) if args["json"] else args["value"]
-        Variable.set(key, value, description=args.get("description"), serialize_json=args["json"])
-        return Result(output=f"Variable {key} created", data={"key": key, "value": mask_value(key, value)})
-    if action == "get":
-        try:
-            if "default" in args:
-                value = Variable.get(key, default_var=args["default"], deserialize_json=args["json"])
-            else:
-                value = Variable.get(key, deserialize_json=args["json"])
-        except KeyError:
-            raise NotFound(f"Variable {key} does not exist")
-        except ValueError:
-            raise NotFound(f"Variable {key} does not hold JSON; ask without json")
-        shown = mask_value(key, value)
-        output = json.dumps(shown, indent=2) if args["json"] and not isinstance(shown, str) else str(shown)
-        return Result(output=output, data={"key": key, "value": shown})
-    if action == "delete":
-        if not Variable.delete(key):
-            raise NotFound(f"Variable {key} does not exist")
-        return Result(output=f"Variable {key} deleted", data={"key": key})
-    if action == "import":
-        imported = args["import"]
-        for name, value in imported.items():
-            serialize = not isinstance(value, str)
-            Variable.set(name, value, serialize_json=serialize)
-        return Result(
-            output=f"{len(imported)} of {len(imported)} variables successfully updated.",
-            data={"imported": sorted(imported)},
-        )
     with create_session() as session:
-        stored = {v.key: v.val for v in session.query(Variable).order_by(Variable.key)}
-    if action == "export":
-        exported = {name: mask_value(name, _decoded(value)) for name, value in stored.items()}
-        return Result(output=json.dumps(exported, indent=4, sort_keys=True), data=exported)
-    return Result(output="\n".join(stored), data={"keys": list(stored), "total_entries": len(stored)})
+        return {v.key: v.val for v in session.query(Variable).order_by(Variable.key)}
+
+
+def set_variable(args: dict, ctx: CallContext) -> Result:
+    from airflow.models import Variable
+
+    key = args["key"]
+    value = json.loads(args["value"]) if args["json"] else args["value"]
+    Variable.set(key, value, description=args.get("description"), serialize_json=args["json"])
+    return Result(output=f"Variable {key} created", data={"key": key, "value": mask_value(key, value)})
+
+
+def get_variable(args: dict, ctx: CallContext) -> Result:
+    from airflow.models import Variable
+
+    key = args["key"]
+    try:
+        if "default" in args:
+            value = Variable.get(key, default_var=args["default"], deserialize_json=args["json"])
+        else:
+            value = Variable.get(key, deserialize_json=args["json"])
+    except KeyError:
+        raise NotFound(f"Variable {key} does not exist")
+    except ValueError:
+        raise NotFound(f"Variable {key} does not hold JSON; ask without json")
+    shown = mask_value(key, value)
+    output = json.dumps(shown, indent=2) if args["json"] and not isinstance(shown, str) else str(shown)
+    return Result(output=output, data={"key": key, "value": shown})
+
+
+def delete_variable(args: dict, ctx: CallContext) -> Result:
+    from airflow.models import Variable
+
+    key = args["key"]
+    if not Variable.delete(key):
+        raise NotFound(f"Variable {key} does not exist")
+    return Result(output=f"Variable {key} deleted", data={"key": key})
+
+
+def import_variables(args: dict, ctx: CallContext) -> Result:
+    from airflow.models import Variable
+
+    imported = args["import"]
+    for name, value in imported.items():
+        Variable.set(name, value, serialize_json=not isinstance(value, str))
+    return Result(output=f"{len(imported)} of {len(imported)} variables successfully updated.",
+                  data={"imported": sorted(imported)})
+
+
+def export_variables(args: dict, ctx: CallContext) -> Result:
+    exported = {name: mask_value(name, _decoded(value)) for name, value in _stored().items()}
+    return Result(output=json.dumps(exported, indent=4, sort_keys=True), data=exported)
+
+
+def list_variables(args: dict, ctx: CallContext) -> Result:
+    keys = list(_stored())
+    return Result(output="\n".join(keys), data={"keys": keys, "total_entries": len(keys)})
