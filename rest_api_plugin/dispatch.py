@@ -29,20 +29,19 @@ def _utcnow():
     return timezone.utcnow()
 
 
-def collect_arguments(request) -> dict[str, str]:
-    """Query-string and form arguments alike (old clients use both), without the control fields.
-
-    ``cmd=import`` may also carry its JSON as the request body or as an uploaded file named ``import``.
-    """
+def collect_arguments(request, schema) -> dict[str, str]:
+    """Query-string and form arguments alike (old clients use both), without the control fields; and the
+    schema's ``BODY_ARGUMENT`` from the JSON body or an uploaded file of that name, when ``cmd`` names it."""
     values = request.all_arguments()
-    if values.get("cmd") == "import" and "import" not in values:
-        upload = request.files.get("import")
+    body_argument = schema.BODY_ARGUMENT
+    if body_argument and values.get("cmd") == body_argument and body_argument not in values:
+        upload = request.files.get(body_argument)
         if upload is None and request.content_type != "application/json":
             # a raw body must say it is JSON: a cross-site form can send text/plain without a preflight
-            raise UnsupportedMediaType("Send the variables to import as an application/json body, a form field "
-                                       "or a file named import")
+            raise UnsupportedMediaType(f"Send {body_argument} as an application/json body, a form field or a "
+                                       f"file named {body_argument}")
         body = upload.stream.read() if upload is not None else request.read_body()
-        values["import"] = body.decode("utf-8", errors="replace")
+        values[body_argument] = body.decode("utf-8", errors="replace")
     return {name: value for name, value in values.items() if name not in CONTROL_FIELDS}
 
 
@@ -63,10 +62,11 @@ class Call:
         self.output_format = config.output_format()
         self.endpoint = None
 
-    def show_arguments(self) -> None:
-        """Echo the arguments (masked): only to a caller who authenticated, as the original did."""
-        self.envelope["arguments"] = mask_arguments(self.request.all_arguments())
-        self.envelope["post_arguments"] = mask_arguments(self.request.form)
+    def show_arguments(self, declared: dict | None = None) -> None:
+        """Echo the arguments, masked (``declared``: the endpoint schema's masks), only to a caller who
+        authenticated, as the original did."""
+        self.envelope["arguments"] = mask_arguments(self.request.all_arguments(), declared)
+        self.envelope["post_arguments"] = mask_arguments(self.request.form, declared)
 
     def succeed(self, result: Result, warnings: list[str]) -> None:
         cli_backed = self.endpoint is not None and self.endpoint.cli_backed
@@ -125,13 +125,14 @@ def _run(call: Call) -> None:
     if endpoint is None:
         raise BadRequest(f"API '{name}' was not found")
     call.endpoint = endpoint
+    call.show_arguments(endpoint.schema.masks())
     requested_format = request.control_value(OUTPUT_FORMAT_FIELD)
     if requested_format:
         if requested_format not in config.OUTPUT_FORMATS:
             raise BadRequest(f"output_format must be one of {', '.join(config.OUTPUT_FORMATS)}")
         call.output_format = requested_format
     security.authorize(identity, endpoint)
-    given = collect_arguments(request)
+    given = collect_arguments(request, endpoint.schema)
     unknown = sorted(set(given) - endpoint.schema.argument_names())
     if unknown and not config.strict_arguments():
         given = {name: value for name, value in given.items() if name not in unknown}

@@ -101,22 +101,32 @@ def mask_uri(uri: str) -> str:
     return f"{parts['scheme']}{_mask_authority(parts['authority'])}{parts['path']}{query}{parts['fragment']}"
 
 
-def mask_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The request's arguments as the envelope and the audit log show them: no password, no secret value."""
+# How an argument that holds a secret is shown, as its schema field declares it (metadata ``mask``)
+MASKS = {
+    "uri": mask_uri,  # a connection URI: its password and sensitive query values
+    "extra": mask_extra,  # a JSON object: its sensitive keys
+    "secret": lambda value: MASK,
+    "size": lambda value: f"<{len(value)} characters>" if isinstance(value, str) else value,
+}
+
+
+def mask_arguments(arguments: Mapping[str, Any], declared: Mapping[str, Mapping] | None = None) -> dict[str, Any]:
+    """The request's arguments as the envelope and the audit log show them: no password, no secret value.
+
+    ``declared`` is the endpoint schema's word on its arguments (``ArgumentsSchema.masks()``): name ->
+    ``{"mask": "uri" | "extra" | "secret" | "size"}``, with ``"when_sensitive": OTHER`` when the value is a
+    secret only if argument OTHER names one (a variable's value, by its key). Besides, any argument whose own
+    name is sensitive (``conn_password``, ``*token*``) is masked, and the CSRF token is left out."""
+    declared = declared or {}
     masked: dict[str, Any] = {}
     for name, value in arguments.items():
         if name == "csrf_token":
             continue
-        if name == "conn_uri":
-            masked[name] = mask_uri(value)
-        elif name == "conn_extra":
-            masked[name] = mask_extra(value)
-        elif name == "value" and is_sensitive_name(arguments.get("key", "")):
+        rule = declared.get(name)
+        if rule and (not rule.get("when_sensitive") or is_sensitive_name(arguments.get(rule["when_sensitive"], ""))):
+            masked[name] = MASKS[rule["mask"]](value)
+        elif is_sensitive_name(name):
             masked[name] = MASK
-        elif is_sensitive_name(name):  # conn_password, and any *password*, *secret*, *token* argument
-            masked[name] = MASK
-        elif name == "import" and isinstance(value, str):
-            masked[name] = f"<{len(value)} characters>"
         else:
             masked[name] = value
     return masked

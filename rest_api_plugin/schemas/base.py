@@ -16,10 +16,21 @@ class ArgumentsSchema(Schema):
     class Meta:
         unknown = RAISE
 
+    # The argument that may come as the request's JSON body, or as an uploaded file of that name, when the
+    # call's ``cmd`` names it (``cmd=import`` of variables); None: the body is never read as arguments.
+    BODY_ARGUMENT: str | None = None
+
     @classmethod
     def argument_names(cls) -> set[str]:
         """The names a request may use for this endpoint's arguments."""
         return {field.data_key or name for name, field in cls._declared_fields.items()}
+
+    @classmethod
+    def masks(cls) -> dict[str, dict]:
+        """How the arguments that hold secrets are shown (rest_api_plugin.masking.mask_arguments): their
+        fields' ``mask`` (and ``when_sensitive``) metadata, by argument name."""
+        return {field.data_key or name: dict(field.metadata) for name, field in cls._declared_fields.items()
+                if "mask" in field.metadata}
 
 
 class WithLogicalDate(ArgumentsSchema):

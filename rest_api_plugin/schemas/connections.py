@@ -16,14 +16,14 @@ class ConnectionsSchema(WithAction):
     delete = Flag()
     cmd = fields.String(validate=validate.OneOf(ACTIONS))
     conn_id = Key("conn_id")
-    conn_uri = Text(5000)
+    conn_uri = Text(5000, metadata={"mask": "uri"})
     conn_type = Text(500)
     conn_host = Text(500)
     conn_login = Text(500)
-    conn_password = Text(5000)
+    conn_password = Text(5000, metadata={"mask": "secret"})
     conn_schema = Text(500)
     conn_port = fields.Integer(validate=validate.Range(min=0, max=65535))
-    conn_extra = JsonObjectText(validate=validate.Length(max=100_000))
+    conn_extra = JsonObjectText(validate=validate.Length(max=100_000), metadata={"mask": "extra"})
     conn_description = Text(5000)
 
     @validates_schema

@@ -7,21 +7,24 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from rest_api_plugin.schemas.base import WithAction
 from rest_api_plugin.schemas.fields import Flag, JsonObject, Text, decode_json
 
+# a variable's value is shown masked when its key names a secret (Airflow's rule)
+SECRET_IF_THE_KEY_IS = {"mask": "secret", "when_sensitive": "key"}
 VARIABLE_KEY = {"validate": validate.Length(min=1, max=250, error="A variable key is 1 to 250 characters.")}
 
 
 class VariablesSchema(WithAction):
     ACTIONS = ("set", "get", "delete", "list", "import", "export")
+    BODY_ARGUMENT = "import"
 
     cmd = fields.String(validate=validate.OneOf(ACTIONS))
     key = fields.String(**VARIABLE_KEY)
-    value = Text(1_000_000)
+    value = Text(1_000_000, metadata=SECRET_IF_THE_KEY_IS)
     description = Text(5000)
     get = fields.String(**VARIABLE_KEY)
     json = Flag(load_default=False)
-    default = Text(1_000_000)
+    default = Text(1_000_000, metadata=SECRET_IF_THE_KEY_IS)
     delete = fields.String(**VARIABLE_KEY)
-    import_ = JsonObject(data_key="import")  # a JSON object of key: value
+    import_ = JsonObject(data_key="import", metadata={"mask": "size"})  # a JSON object of key: value
     export = Flag()
     list = Flag()
 

@@ -32,11 +32,24 @@ def test_mask_extra():
     assert mask_extra("") == ""
 
 
-def test_mask_arguments():
+def test_mask_arguments_as_the_schemas_declare():
+    from rest_api_plugin.schemas.connections import ConnectionsSchema
+    from rest_api_plugin.schemas.variables import VariablesSchema
+
     shown = mask_arguments({"api": "connections", "conn_password": "pw", "conn_uri": "x://u:pw@h",
-                            "csrf_token": "t", "key": "db_secret", "value": "v", "import": "{}"})
-    assert shown == {"api": "connections", "conn_password": MASK, "conn_uri": "x://u:***@h", "key": "db_secret",
-                     "value": MASK, "import": "<2 characters>"}
+                            "conn_extra": '{"token": "t", "region": "eu"}', "csrf_token": "t"},
+                           ConnectionsSchema.masks())
+    assert shown == {"api": "connections", "conn_password": MASK, "conn_uri": "x://u:***@h",
+                     "conn_extra": '{"token": "***", "region": "eu"}'}
+    variables = VariablesSchema.masks()
+    assert mask_arguments({"key": "db_secret", "value": "v", "import": "{}"}, variables) == {
+        "key": "db_secret", "value": MASK, "import": "<2 characters>"}
+    assert mask_arguments({"key": "colour", "value": "blue"}, variables) == {"key": "colour", "value": "blue"}
+
+
+def test_sensitive_names_are_masked_whatever_the_schema():
+    assert mask_arguments({"my_token": "t", "api_key": "k", "name": "n"}) == {"my_token": MASK, "api_key": MASK,
+                                                                             "name": "n"}
 
 
 class TestOutput:
