@@ -9,7 +9,6 @@ import json
 
 import pytest
 
-from tests.conftest import DAGS_FOLDER
 from tests.helpers import dag_source, forget_dag, write_dag_file
 
 SECRET = "s3cr3t-value-81f2"

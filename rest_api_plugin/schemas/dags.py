@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validates_schema
+from marshmallow import ValidationError, validates_schema
 
 from rest_api_plugin.schemas.base import ArgumentsSchema, WithLogicalDate
-from rest_api_plugin.schemas.fields import Flag, JsonObject, Key, RunId, Text
+from rest_api_plugin.schemas.fields import BoundedInteger, Flag, JsonObject, Key, RunId, Text
 
 REQUIRED_DAG_ID = {"required": "dag_id is required."}
 
@@ -47,4 +47,4 @@ class ListTasksSchema(DagSchema):
 
 class TaskSchema(DagStateSchema):
     task_id = Key("task_id", required=True, error_messages={"required": "task_id is required."})
-    map_index = fields.Integer(load_default=-1, strict=False)
+    map_index = BoundedInteger(-1, load_default=-1)

@@ -14,6 +14,18 @@ FALSE_VALUES = {"off", "false", "0", "no", "n", "f"}
 KEY_PATTERN = re.compile(r"^[\w.-]+$")
 
 
+# Integer columns of Airflow's database are 32-bit: a larger number is a 400, never an OverflowError.
+INT32_MAX = 2**31 - 1
+
+
+class BoundedInteger(fields.Integer):
+    """An integer argument between ``minimum`` and ``maximum`` (at most the database's 32-bit limit)."""
+
+    def __init__(self, minimum: int, maximum: int = INT32_MAX, error: str | None = None, **kwargs):
+        kwargs.setdefault("strict", False)
+        super().__init__(validate=validate.Range(min=minimum, max=maximum, error=error), **kwargs)
+
+
 class Flag(fields.Field):
     """A checkbox: present with no value (``&json``), ``on`` (HTML forms) or ``true`` means True."""
 

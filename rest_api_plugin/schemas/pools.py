@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from rest_api_plugin.schemas.base import WithAction
-from rest_api_plugin.schemas.fields import Flag, Key, Text
+from rest_api_plugin.schemas.fields import BoundedInteger, Flag, Key, Text
 
 
 class PoolSchema(WithAction):
@@ -13,7 +13,7 @@ class PoolSchema(WithAction):
 
     cmd = fields.String(validate=validate.OneOf(ACTIONS))
     pool_name = Key("pool name")
-    slot_count = fields.Integer(validate=validate.Range(min=-1, error="slot_count must be -1 or more."))
+    slot_count = BoundedInteger(-1, error="slot_count must be -1 (unlimited) to {max}.")
     pool_description = Text(5000)
     description = Text(5000)  # the original README's spelling
     include_deferred = Flag(load_default=False)

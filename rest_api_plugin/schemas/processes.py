@@ -7,7 +7,7 @@ import re
 from marshmallow import ValidationError, fields, post_load, validate
 
 from rest_api_plugin.schemas.base import ArgumentsSchema
-from rest_api_plugin.schemas.fields import Flag, Key, Text
+from rest_api_plugin.schemas.fields import BoundedInteger, Flag, Key, Text
 
 MAX_WAIT_SECONDS = 3600
 QUEUES = re.compile(r"^[\w.-]+(,[\w.-]+)*$")
@@ -71,8 +71,8 @@ class Waits(ArgumentsSchema):
 class SchedulerSchema(DaemonLegacy, Waits):
     dag_id = Key("dag_id")  # the Airflow 1 scheduler's -d; Airflow 2's scheduler has none
     subdir = DagFolderPath()
-    num_runs = fields.Integer(strict=False, validate=validate.Range(min=-1))
-    run_duration = fields.Integer(strict=False, data_key="run-duration")
+    num_runs = BoundedInteger(-1)
+    run_duration = BoundedInteger(-1, data_key="run-duration")
     do_pickle = Flag()
     skip_serve_logs = Flag()
 

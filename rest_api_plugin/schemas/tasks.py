@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import ValidationError, fields, post_load, validates_schema
+from marshmallow import ValidationError, post_load, validates_schema
 
 from rest_api_plugin.schemas.base import ArgumentsSchema, WithLogicalDate
 from rest_api_plugin.schemas.dags import REQUIRED_DAG_ID, TaskSchema
-from rest_api_plugin.schemas.fields import Flag, JsonObject, Key, LogicalDate, RunId, Text
+from rest_api_plugin.schemas.fields import BoundedInteger, Flag, JsonObject, Key, LogicalDate, RunId, Text
 from rest_api_plugin.schemas.processes import DagFolderPath, IgnoresLegacyArguments, Waits
 
 REQUIRED_TASK_ID = {"required": "task_id is required."}
@@ -47,7 +47,7 @@ class TestTaskSchema(WithLogicalDate, DryRun, Waits):
     dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
     task_id = Key("task_id", required=True, error_messages=REQUIRED_TASK_ID)
     run_id = RunId()
-    map_index = fields.Integer(load_default=-1, strict=False)
+    map_index = BoundedInteger(-1, load_default=-1)
     subdir = DagFolderPath()
     task_params = JsonObject()
     wait = Flag(load_default=True)

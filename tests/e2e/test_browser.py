@@ -209,7 +209,7 @@ def test_viewer_sees_no_write_endpoint(page):
     expect(page.locator('.rest-api-endpoint[data-read-only="false"]')).to_have_count(0)
     for name in ("trigger_dag", "pause", "deploy_dag", "stop_job", "variables"):
         expect(endpoint(page, name)).to_have_count(0)
-    expect(page.locator(f".rest-api-form[data-endpoint=list_dags]")).to_have_count(1)
+    expect(page.locator(".rest-api-form[data-endpoint=list_dags]")).to_have_count(1)
     screenshot(page, "rest-api-page-viewer.png")
 
     # A read-only call works for the viewer from the page.

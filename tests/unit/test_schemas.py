@@ -100,3 +100,16 @@ class TestJson:
 
 def test_argument_names_use_the_data_key():
     assert "import" in VariablesSchema.argument_names() and "import_" not in VariablesSchema.argument_names()
+
+
+def test_every_integer_argument_is_bounded():
+    """An unbounded integer reaches the database as an OverflowError (a 500): every one has both bounds."""
+    from marshmallow import fields, validate
+
+    from rest_api_plugin import registry
+
+    for endpoint in registry.ENDPOINTS:
+        for name, field in endpoint.schema().fields.items():
+            if isinstance(field, fields.Integer):
+                ranges = [v for v in field.validators if isinstance(v, validate.Range)]
+                assert ranges and ranges[0].min is not None and ranges[0].max is not None, (endpoint.name, name)
