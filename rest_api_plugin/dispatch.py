@@ -7,7 +7,14 @@ import logging
 from marshmallow import ValidationError
 
 from rest_api_plugin import audit, config, registry, security
-from rest_api_plugin.errors import ApiError, BadRequest, UnsupportedMediaType
+from rest_api_plugin.errors import (
+    DATABASE_UNAVAILABLE,
+    ApiError,
+    BadRequest,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    is_database_unavailable,
+)
 from rest_api_plugin.masking import mask_arguments
 from rest_api_plugin.output import shape
 from rest_api_plugin.request import ApiRequest
@@ -109,8 +116,12 @@ def handle(request) -> tuple[dict, int]:
     except ApiError as err:
         call.fail(err.status, err.message, err.data)
     except Exception as err:
-        log.exception("REST API plugin: unexpected error")
-        call.fail(500, f"Internal error ({type(err).__name__}); the webserver log has the details.")
+        if is_database_unavailable(err):
+            log.warning("REST API plugin: the metadata database is unavailable: %s", err)
+            call.fail(ServiceUnavailable.status, DATABASE_UNAVAILABLE)
+        else:
+            log.exception("REST API plugin: unexpected error")
+            call.fail(500, f"Internal error ({type(err).__name__}); the webserver log has the details.")
     return call.finish()
 
 

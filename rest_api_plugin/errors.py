@@ -40,3 +40,21 @@ class PayloadTooLarge(ApiError):
 
 class UnsupportedMediaType(ApiError):
     status = 415
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+
+
+DATABASE_UNAVAILABLE = ("The metadata database is unreachable (or refused the query); nothing was done. "
+                        "Try again in a moment.")
+
+
+def is_database_unavailable(err: BaseException) -> bool:
+    """Whether ``err`` says the metadata database cannot be reached now (connection refused or lost, pool
+    exhausted), as opposed to a bug: the caller may simply try again."""
+    from sqlalchemy import exc
+
+    if isinstance(err, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)):
+        return True
+    return isinstance(err, exc.DBAPIError) and bool(err.connection_invalidated)
