@@ -111,6 +111,9 @@ class Endpoint:
     # The original plugin ran an `airflow` command for it and answered with the captured streams: in the
     # streams output formats, `output` is {"stdout", "stderr", "stdin"} (rest_api_plugin.output).
     cli_backed: bool = True
+    # HTTP statuses it may answer besides 200 and those every endpoint may (400, 401, 403, 413, 500, 503):
+    # the OpenAPI document declares them
+    errors: tuple[int, ...] = ()
 
     def __post_init__(self):
         if bool(self.actions) == bool(self.handler or self.airflow_cmd):
@@ -142,6 +145,11 @@ class Endpoint:
         """The envelope's ``airflow_cmd``: the equivalent CLI call, for display."""
         words = (self._action(args).airflow_cmd if self.actions else self.airflow_cmd)(args)
         return shlex.join(["airflow", *(str(word) for word in words)])
+
+
+# A command run as a background job: 202 while it runs past the wait, 429 over the job caps, 409 when it fails.
+DAEMON_ERRORS = (202, 409, 429)
+JOB_ERRORS = (202, 404, 409, 429)
 
 
 def _opt(args: dict, name: str, flag: str) -> list:
@@ -218,6 +226,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="list_tasks",
+        errors=(404,),
         example="dag_id=sample_dag&tree=true",
         description="List the tasks of a DAG (tree=true draws the dependency tree).",
         group=Group.DAGS,
@@ -228,6 +237,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="pause",
+        errors=(404,),
         example="dag_id=sample_dag",
         description="Pause a DAG.",
         group=Group.DAGS,
@@ -239,6 +249,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="unpause",
+        errors=(404,),
         example="dag_id=sample_dag",
         description="Resume a paused DAG.",
         group=Group.DAGS,
@@ -250,6 +261,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="trigger_dag",
+        errors=(404, 409),
         example="dag_id=sample_dag&run_id=my_run&conf=%7B%22key%22%3A%22value%22%7D",
         description="Trigger a DAG run, with an optional run_id, conf (URL-encoded JSON) and logical date.",
         group=Group.RUNS,
@@ -267,6 +279,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="dag_state",
+        errors=(404,),
         example="dag_id=sample_dag&execution_date=2024-01-02T00:00:00",
         description="The state of a DAG run, named by its execution_date (or run_id).",
         group=Group.RUNS,
@@ -277,6 +290,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="task_state",
+        errors=(404,),
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="The state of a task instance.",
         group=Group.TASKS,
@@ -287,6 +301,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="pool",
+        errors=(404, 409),
         example="cmd=set&pool_name=my_pool&slot_count=5&pool_description=nightly+loads",
         description="Pools: cmd=set with pool_name, slot_count and pool_description; get=NAME; "
         "delete=NAME; with no action, list them.",
@@ -296,6 +311,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="variables",
+        errors=(404, 415),
         example="cmd=set&key=my_key&value=my_value",
         description="Variables: cmd=set with key and value; get=KEY (json, default); delete=KEY; "
         "import=JSON object; export; with no action, list the keys.",
@@ -305,6 +321,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="connections",
+        errors=(404, 409),
         example="add=on&conn_id=my_db&conn_uri=postgres%3A%2F%2Fuser%3Apass%40db.example.com%3A5432%2Fsales",
         description="Connections: list; add with conn_id and conn_uri (or conn_type and fields); "
         "delete with conn_id. Passwords are never shown.",
@@ -319,6 +336,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 ENDPOINTS += (
     Endpoint(
         name="render",
+        errors=(404, 409),
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="Render a task instance's template fields for an execution_date (or run_id).",
         group=Group.TASKS,
@@ -329,6 +347,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="task_failed_deps",
+        errors=(404,),
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="Why the scheduler would not queue a task instance: its unmet dependencies.",
         group=Group.TASKS,
@@ -339,6 +358,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="test",
+        errors=JOB_ERRORS,
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&dry_run=true",
         description="Test a task instance (airflow tasks test; dry_run, task_params). Waits for the output "
         "by default (wait=false: a background job).",
@@ -351,6 +371,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="run",
+        errors=JOB_ERRORS,
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&local=true",
         description="Run a task instance (airflow tasks run). Waits for the output by default "
         "(wait=false: a background job).",
@@ -363,6 +384,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="clear",
+        errors=(404,),
         example="dag_id=sample_dag&task_regex=extract&start_date=2024-01-01&end_date=2024-01-31&downstream=true",
         description="Clear task instances (task_regex, start_date, end_date, upstream, downstream, "
         "only_failed, only_running); never asks for a confirmation. dry_run lists them only.",
@@ -375,6 +397,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="backfill",
+        errors=JOB_ERRORS,
         example="dag_id=sample_dag&start_date=2024-01-01&end_date=2024-01-03",
         description="Run a DAG for a date range (airflow dags backfill) as a background job.",
         group=Group.RUNS,
@@ -386,6 +409,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="scheduler",
+        errors=DAEMON_ERRORS,
         example="num_runs=1",
         description="Start a scheduler (num_runs, subdir) as a background job.",
         group=Group.PROCESSES,
@@ -396,6 +420,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="worker",
+        errors=DAEMON_ERRORS,
         example="queues=default&concurrency=4",
         description="Start a Celery worker (queues, concurrency, hostname) as a background job.",
         group=Group.PROCESSES,
@@ -406,6 +431,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="flower",
+        errors=DAEMON_ERRORS,
         example="hostname=0.0.0.0&port=5555",
         description="Start Flower, the Celery monitoring UI (hostname, port, broker_api), as a background job.",
         group=Group.PROCESSES,
@@ -416,6 +442,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="kerberos",
+        errors=DAEMON_ERRORS,
         example="principal=airflow%40EXAMPLE.COM&keytab=%2Fetc%2Fairflow.keytab",
         description="Start the Kerberos ticket renewer (principal, keytab) as a background job; "
         "needs apache-airflow[kerberos].",
@@ -427,6 +454,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="serve_logs",
+        errors=DAEMON_ERRORS,
         example="",
         description="Start the worker log server (airflow.utils.serve_logs) as a background job.",
         group=Group.PROCESSES,
@@ -437,6 +465,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="jobs",
+        errors=(404,),
         cli_backed=False,
         example="job_id=JOB_ID",
         description="Background jobs: all of them, or one (job_id) with its state, exit code and log tail.",
@@ -447,6 +476,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="stop_job",
+        errors=(404, 409),
         cli_backed=False,
         example="job_id=JOB_ID",
         description="Stop a background job (SIGTERM to its processes, SIGKILL after a grace period).",
@@ -458,6 +488,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="deploy_dag",
+        errors=(409,),
         cli_backed=False,
         example="dag_file=@my_dag.py&force=on&unpause=on",
         description="Upload a DAG file (multipart POST, file part dag_file; force, pause, unpause). It is "
@@ -470,6 +501,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="delete_dag",
+        errors=(404, 409),
         cli_backed=False,
         example="dag_id=my_dag",
         description="Delete a DAG's records (refused while tasks run); delete_file=true also removes its "
@@ -483,6 +515,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="refresh_dag",
+        errors=(404, 409),
         cli_backed=False,
         example="dag_id=sample_dag",
         description="Re-parse a DAG's file into the database now.",
@@ -495,6 +528,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="refresh_all_dags",
+        errors=(409,),
         cli_backed=False,
         example="",
         description="Re-parse the whole DAGs folder into the database; DAGs whose files are gone become inactive.",

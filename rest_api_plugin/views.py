@@ -9,7 +9,7 @@ import json
 import logging
 import os
 
-from flask import Response, redirect, request
+from flask import Response, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -80,7 +80,15 @@ class RestApiView(BaseView):
             groups=docs.describe_groups(allowed),
             endpoint_count=len(allowed),
             token_header=config.token_header_name(),
+            openapi_url=url_for(f"{type(self).__name__}.openapi"),
         )
+
+    @expose("/openapi.json")
+    def openapi(self):
+        """The OpenAPI document, generated from the registry (docs/openapi.json holds a copy)."""
+        from rest_api_plugin import openapi
+
+        return Response(openapi.as_json(), mimetype="application/json", headers={"X-Content-Type-Options": "nosniff"})
 
     @expose("/api", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     @expose("/api/v1.0/<string:api_name>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])  # v0.0.x URLs

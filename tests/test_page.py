@@ -217,3 +217,15 @@ def test_page_form_post_uses_csrf_and_reaches_the_api(browser_session):
     assert answer.get_json()["airflow_cmd"] == "airflow dags pause sample_dag"
     refused = client.post("/admin/rest_api/api?api=pause", data={"dag_id": "sample_dag"})
     assert refused.status_code == 403
+
+
+def test_the_page_links_the_openapi_document_which_is_served(browser_session, app):
+    import json
+
+    from rest_api_plugin import openapi
+
+    _, page, _ = get_page(browser_session, "viewer")
+    assert 'href="/admin/rest_api/openapi.json"' in page
+    answer = app.test_client().get("/admin/rest_api/openapi.json")
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+    assert json.loads(answer.get_data()) == openapi.document()
