@@ -18,10 +18,10 @@ def api_request(request, api_name: str | None = None) -> ApiRequest:
     """The pipeline's view of a Flask request (its form and files already parsed)."""
     return ApiRequest(
         method=request.method,
-        args=request.args.to_dict(),
-        form=request.form.to_dict(),
+        args=_named(request.args),
+        form=_named(request.form),
         files={name: Upload(filename=upload.filename or "", stream=upload.stream)
-               for name, upload in request.files.items()},
+               for name, upload in request.files.items() if isinstance(name, str)},
         headers=request.headers,
         host=request.host,
         content_type=request.mimetype,
@@ -30,6 +30,11 @@ def api_request(request, api_name: str | None = None) -> ApiRequest:
         session_csrf_error=lambda: csrf_error(request),
         api_name=api_name,
     )
+
+
+def _named(values) -> dict[str, str]:
+    """One value per name; a multipart part without a name (Werkzeug keys it None) is no argument."""
+    return {name: value for name, value in values.to_dict().items() if isinstance(name, str)}
 
 
 def airflow_user(request) -> Identity | None:

@@ -121,3 +121,11 @@ def test_api_answers_are_not_cached_or_sniffed(call):
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.headers["Cache-Control"] == "no-store"
 
+
+
+def test_a_multipart_part_without_a_name(call):
+    """Found by fuzzing: a form part with no name reached dispatch as the argument None (a 500)."""
+    body = (b"--b\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n"
+            b"--b\r\nContent-Disposition: form-data; name=\"list\"\r\n\r\non\r\n--b--\r\n")
+    answer = call("connections", method="POST", data=body, headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert answer.status_code == 200, answer.get_json()
