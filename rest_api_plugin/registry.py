@@ -439,7 +439,8 @@ ENDPOINTS += (
         name="jobs",
         cli_backed=False,
         example="job_id=JOB_ID",
-        description="Background jobs: all of them, or one (job_id) with its state, exit code and log tail.",
+        description="Background jobs you started or whose DAG you may read (all of them for admins); one "
+        "(job_id) with its state, exit code and the tails of its stdout and stderr.",
         group=Group.PROCESSES,
         schema=JobsSchema,
         handler=processes.list_jobs,
@@ -449,7 +450,8 @@ ENDPOINTS += (
         name="stop_job",
         cli_backed=False,
         example="job_id=JOB_ID",
-        description="Stop a background job (SIGTERM to its processes, SIGKILL after a grace period).",
+        description="Stop a background job you started, or one whose DAG you may edit (SIGTERM to its "
+        "processes, SIGKILL after a grace period).",
         group=Group.PROCESSES,
         schema=StopJobSchema,
         handler=processes.stop_job,
