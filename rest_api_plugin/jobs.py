@@ -274,8 +274,7 @@ def _last_lines(text: str, lines: int) -> str:
 
 def list_for(identity: security.Identity) -> list[dict]:
     """The jobs ``identity`` may see, newest first, without their output (the list stays light)."""
-    readable = _dag_reader(identity)
-    visible = [record for record in _records() if may_see(identity, record, readable)]
+    visible = list(filter(_seen_by(identity), _records()))
     return [describe(record) for record in sorted(visible, key=lambda r: r["started_at"], reverse=True)]
 
 
@@ -287,23 +286,24 @@ def started_by(record: dict, identity: security.Identity) -> bool:
     return bool(with_token) == identity.is_token and record.get("requested_by") == identity.name
 
 
-def _dag_reader(identity: security.Identity) -> Callable[[str], bool]:
-    """``readable(dag_id)``: whether the caller may read that DAG, asking the auth manager once per DAG."""
-    answers: dict[str, bool] = {}
+def _seen_by(identity: security.Identity) -> Callable[[dict], bool]:
+    """``seen(record)``: whether ``identity`` may see that job. Whether it is an admin, and whether it may read
+    a DAG, are asked once, however many jobs are looked at."""
+    if security.is_admin(identity):
+        return lambda record: True
+    readable: dict[str, bool] = {}
 
-    def readable(dag_id: str) -> bool:
-        if dag_id not in answers:
-            answers[dag_id] = security.may_access_dag(identity, "GET", dag_id)
-        return answers[dag_id]
+    def seen(record: dict) -> bool:
+        if started_by(record, identity):
+            return True
+        dag_id = record.get("dag_id")
+        if not dag_id:  # a scheduler, a worker...: its starter's and admins' only
+            return False
+        if dag_id not in readable:
+            readable[dag_id] = security.may_access_dag(identity, "GET", dag_id)
+        return readable[dag_id]
 
-    return readable
-
-
-def may_see(identity: security.Identity, record: dict, readable: Callable[[str], bool] | None = None) -> bool:
-    if started_by(record, identity) or security.is_admin(identity):
-        return True
-    dag_id = record.get("dag_id")
-    return bool(dag_id) and (readable or _dag_reader(identity))(dag_id)
+    return seen
 
 
 def may_stop(identity: security.Identity, record: dict) -> bool:
@@ -316,7 +316,7 @@ def may_stop(identity: security.Identity, record: dict) -> bool:
 def find(job_id: str, identity: security.Identity) -> dict:
     """The job's record, or 404 when it does not exist or belongs to someone the caller may not watch."""
     record = load(job_id)
-    if not may_see(identity, record):
+    if not _seen_by(identity)(record):
         raise NotFound(f"Job {job_id!r} not found")
     return record
 
