@@ -87,7 +87,8 @@ HELP: dict[str, str] = {
     "list": "List them (the default action).",
     "add": "Add a connection.",
     # processes and jobs
-    "wait": "Wait for the command to end and answer with its output (false: answer at once with a job).",
+    "wait": "Wait for the command to end and answer with its output (false: answer at once with a job); "
+    "answers at once (202) when as many calls already wait as the webserver's workers allow.",
     "timeout": "Seconds to wait with wait=true (bounded by the web server's worker timeout).",
     "num_runs": "Scheduler loops before it exits (-1: forever).",
     "skip_serve_logs": "Do not start the log server with the scheduler.",
@@ -101,7 +102,7 @@ HELP: dict[str, str] = {
     "principal": "The Kerberos principal.",
     "keytab": "The keytab file.",
     "job_id": "A background job's id, as returned when it started.",
-    "lines": "How many lines of the job's log to return.",
+    "lines": "How many lines of the job's stdout, and of its stderr, to return.",
 }
 
 # Old arguments that mean nothing on Airflow 2; listed by the schemas in ``IGNORED`` too.

@@ -1,5 +1,6 @@
-"""The one place that builds ``airflow ...`` subprocesses: their argv, their environment, their time bound;
-``jobs.py`` runs them (as background jobs, waited for when the caller asks).
+"""The one place that builds ``airflow ...`` subprocesses: their argv, their environment, their time bound,
+and the filter that keeps Airflow's start-up noise out of what they printed; ``jobs.py`` runs them (as
+background jobs, waited for when the caller asks).
 
 Argument lists only, never a shell. Only the subcommands in ``ALLOWED_COMMANDS`` may run, with the
 webserver's own interpreter (``python -m airflow``). User values are single arguments: an option's value
@@ -12,7 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
+from dataclasses import dataclass
+from functools import lru_cache
 
 from rest_api_plugin import config
 from rest_api_plugin.errors import BadRequest
@@ -35,9 +39,16 @@ ENVIRONMENT_NAMES = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ"
                      "REQUESTS_CA_BUNDLE"}
 ENVIRONMENT_PREFIXES = ("AIRFLOW", "LC_")
 
-# Airflow loading itself, e.g. "[2017-04-19 10:04:34,927] {__init__.py:36} INFO - Using executor ...",
-# "[...] {dagbag.py:588} INFO - Filling up the DagBag from ...", and Python's warnings. A task's own log
-# lines (what `tasks test` prints) are kept.
+# What every Airflow process prints while it loads, on Airflow 2.11 (checked on `tasks test`, `tasks run` and
+# `dags backfill`): on stdout, log lines of its loading modules, e.g.
+#   [2026-11-26T04:43:42.461+0000] {dagbag.py:588} INFO - Filling up the DagBag from /opt/airflow/dags
+# and on stderr, Python warnings in Airflow's one-line format (airflow.settings.custom_show_warning), e.g.
+#   /.../airflow/metrics/base_stats_logger.py:22 RemovedInAirflow3Warning: Timer and timing metrics ...
+#   /.../airflow/cli/commands/dag_command.py:48 UserWarning: Could not import graphviz. ...
+# or, before Airflow replaces warnings.showwarning, in Python's own format followed by the source line:
+#   /.../module.py:12: DeprecationWarning: ...
+#     warnings.warn(
+# A task's own log lines (taskinstance.py, subprocess.py, its prints) and its own warnings are kept.
 LOADING_SOURCES = ("__init__.py", "dagbag.py", "configuration.py", "settings.py", "plugins_manager.py",
                    "executor_loader.py", "cli_action_loggers.py", "providers_manager.py", "default_celery.py",
                    "cli_parser.py", "plugins.py", "utils.py", "base_stats_logger.py", "logging_config.py")
@@ -45,7 +56,9 @@ LOG_LINE = re.compile(
     r"^\[\d{4}-\d{2}-\d{2}[ T][^\]]*\] \{(%s):\d+\} (INFO|DEBUG|WARNING) - "
     % "|".join(re.escape(source) for source in LOADING_SOURCES)
 )
-WARNING_LINE = re.compile(r"^\S+\.py:\d+ \w*(Warning|Deprecation)\w*: |^\s+warnings\.warn\(")
+# file:line Category: message (Airflow's format) or file:line: Category: message (Python's)
+WARNING_LINE = re.compile(r"^(?P<file>.+?\.py):\d+(?P<python_format>:)? (?P<category>[A-Za-z_]\w*): ")
+DEPRECATION_CATEGORY = re.compile(r"Deprecat\w*Warning$|^FutureWarning$|^RemovedIn\w*Warning$")
 DEFAULT_TIMEOUT = 120
 TIMEOUT_MARGIN = 10
 
@@ -80,20 +93,29 @@ def check_allowed(command: list[str]) -> None:
         raise BadRequest(f"The command 'airflow {' '.join(command[:2])}' is not allowed")
 
 
-def program(command: list[str]) -> list[str]:
-    """The full argv for an ``airflow ...`` command (given without ``airflow``), after the allowlist check."""
+@dataclass(frozen=True)
+class Program:
+    """What a job runs (``argv``) and how it is shown to people (``display``)."""
+
+    argv: list[str]
+    display: str
+
+
+def program(command: list[str]) -> Program:
+    """The program for an ``airflow ...`` command (given without ``airflow``), after the allowlist check."""
     command = [str(part) for part in command]
     check_allowed(command)
     if tuple(command[:2]) == SERVE_LOGS_PROGRAM:
-        return [sys.executable, *command]
-    return [sys.executable, "-m", "airflow", *command]
+        argv = [sys.executable, *command]
+        return Program(argv=argv, display=shlex.join(argv))
+    return Program(argv=[sys.executable, "-m", "airflow", *command], display=shlex.join(["airflow", *command]))
 
 
 def serve_logs_command() -> list[str]:
     return list(SERVE_LOGS_PROGRAM)
 
 
-def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+def child_environment() -> dict[str, str]:
     """Only the variables Airflow and Python need; nothing else of the webserver's environment."""
     env = {
         name: value
@@ -105,7 +127,6 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     path = env.get("PATH", os.defpath).split(os.pathsep)
     env["PATH"] = os.pathsep.join([interpreter_bin, *(p for p in path if p != interpreter_bin)])
     env["PYTHONIOENCODING"] = "utf-8"
-    env.update(extra or {})
     return env
 
 
@@ -113,15 +134,45 @@ def timeout() -> int:
     """Seconds a synchronous command may take: ``cli_timeout``, else the worker timeout minus a margin."""
     from airflow.configuration import conf
 
-    configured = config._get("cli_timeout")
+    configured = config.cli_timeout()
     if configured:
-        return max(1, int(configured))
+        return configured
     worker_timeout = conf.getint("webserver", "web_server_worker_timeout", fallback=DEFAULT_TIMEOUT)
     return max(5, worker_timeout - TIMEOUT_MARGIN)
 
 
 def filter_noise(text: str) -> str:
+    """``text`` (a command's stdout or stderr) without Airflow's loading noise, when
+    ``filter_loading_messages_in_cli_response`` is on (the default)."""
     if not config.filter_loading_messages():
         return text
-    kept = [line for line in text.splitlines() if not (LOG_LINE.match(line) or WARNING_LINE.match(line))]
+    kept: list[str] = []
+    skip_source_line = False
+    for line in text.splitlines():
+        if skip_source_line and line[:1].isspace():
+            skip_source_line = False  # the source line Python prints under a warning it formats itself
+            continue
+        skip_source_line = False
+        if LOG_LINE.match(line):
+            continue
+        warning = WARNING_LINE.match(line)
+        if warning and _is_loading_warning(warning):
+            skip_source_line = bool(warning.group("python_format"))
+            continue
+        kept.append(line)
     return "\n".join(kept).strip("\n")
+
+
+def _is_loading_warning(warning: re.Match) -> bool:
+    """Deprecations (Airflow's, a provider's or a DAG file's, printed at every parse) and whatever Airflow's
+    own modules warn about while loading; a task's own warnings stay."""
+    if DEPRECATION_CATEGORY.search(warning.group("category")):
+        return True
+    return os.path.realpath(warning.group("file")).startswith(_airflow_package() + os.sep)
+
+
+@lru_cache(maxsize=1)
+def _airflow_package() -> str:
+    import airflow
+
+    return os.path.realpath(os.path.dirname(airflow.__file__))

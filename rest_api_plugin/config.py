@@ -43,6 +43,23 @@ def _get_choice(key: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _get_int(key: str, fallback: int | None, minimum: int = 0) -> int | None:
+    """An integer setting; a value that is not one (or below ``minimum``) is logged and ``fallback`` used,
+    so a typo in airflow.cfg never turns every call into a 500."""
+    value = _get(key)
+    if value is None:
+        return fallback
+    try:
+        number = int(value.strip())
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        log.warning("REST API plugin: [rest_api_plugin] %s = %r is not a whole number >= %s; using %s",
+                    key, value, minimum, fallback)
+        return fallback
+    return number
+
+
 def _get_list(key: str) -> list[str]:
     value = _get(key) or ""
     return [item.strip() for item in value.split(",") if item.strip()]
@@ -101,3 +118,33 @@ def time_format() -> str:
 def strict_arguments() -> bool:
     """Refuse unknown arguments with 400 (True), or ignore them with a warning as the original did (False)."""
     return _get_bool("strict_arguments", False)
+
+
+def cli_timeout() -> int | None:
+    """``cli_timeout``: seconds a caller may wait for a command; None when unset (cli.timeout() decides)."""
+    return _get_int("cli_timeout", None, minimum=1)
+
+
+DEFAULT_JOB_STOP_GRACE = 10
+DEFAULT_MAX_JOBS_PER_USER = 4
+DEFAULT_MAX_JOBS = 16
+
+
+def job_stop_grace() -> int:
+    """Seconds ``stop_job`` waits after SIGTERM before SIGKILL."""
+    return _get_int("job_stop_grace", DEFAULT_JOB_STOP_GRACE)
+
+
+def max_jobs_per_user() -> int:
+    """How many jobs one caller (a user, or the token) may have running at once; 0: no limit."""
+    return _get_int("max_jobs_per_user", DEFAULT_MAX_JOBS_PER_USER)
+
+
+def max_jobs() -> int:
+    """How many jobs may run at once, all callers together; 0: no limit."""
+    return _get_int("max_jobs", DEFAULT_MAX_JOBS)
+
+
+def webserver_workers() -> int:
+    """Airflow's ``[webserver] workers``: how many gunicorn workers answer requests."""
+    return conf.getint("webserver", "workers", fallback=4)

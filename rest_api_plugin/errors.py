@@ -42,6 +42,12 @@ class UnsupportedMediaType(ApiError):
     status = 415
 
 
+class TooManyRequests(ApiError):
+    """A limit was reached (e.g. too many jobs running): try again later."""
+
+    status = 429
+
+
 class ServiceUnavailable(ApiError):
     status = 503
 

@@ -2,7 +2,8 @@
 
     python -m rest_api_plugin.job_runner JOB_DIR JOB_ID -- ARGV...
 
-The command's output goes to this process's stdout (the job's log). When the command ends, its exit code,
+The command inherits this process's stdout and stderr: the job's ``.out`` and ``.err`` files, kept apart
+(a failure to start the command is written to stderr). When the command ends, its exit code,
 or the signal that killed it, is written to ``JOB_DIR/JOB_ID.exit`` (atomically), so a job's end is known
 even if no web worker was watching. The runner leads the job's process group (it is started in a new
 session): stopping the job signals the whole group; the runner itself outlives SIGTERM/SIGINT/SIGHUP to
@@ -58,7 +59,7 @@ def main(arguments: list[str]) -> int:
     try:
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
     except OSError as err:
-        print(f"Could not start {command[0]}: {err}", flush=True)
+        print(f"Could not start {command[0]}: {err}", file=sys.stderr, flush=True)
         returncode = 127
     else:
         while True:

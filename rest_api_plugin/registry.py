@@ -468,7 +468,8 @@ ENDPOINTS += (
         errors=(404,),
         cli_backed=False,
         example="job_id=JOB_ID",
-        description="Background jobs: all of them, or one (job_id) with its state, exit code and log tail.",
+        description="Background jobs you started or whose DAG you may read (all of them for admins); one "
+        "(job_id) with its state, exit code and the tails of its stdout and stderr.",
         group=Group.PROCESSES,
         schema=JobsSchema,
         handler=processes.list_jobs,
@@ -479,7 +480,8 @@ ENDPOINTS += (
         errors=(404, 409),
         cli_backed=False,
         example="job_id=JOB_ID",
-        description="Stop a background job (SIGTERM to its processes, SIGKILL after a grace period).",
+        description="Stop a background job you started, or one whose DAG you may edit (SIGTERM to its "
+        "processes, SIGKILL after a grace period).",
         group=Group.PROCESSES,
         schema=StopJobSchema,
         handler=processes.stop_job,

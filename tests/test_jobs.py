@@ -15,26 +15,20 @@ import urllib.request
 import pytest
 
 from rest_api_plugin import cli, jobs
-from tests.helpers import poll
+from tests.helpers import poll, python_job  # noqa: F401 (python_job is a fixture)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 CELERY_DB = "rest_api_plugin_celery_tests"
 
 
-@pytest.fixture
-def python_job(app, monkeypatch):
-    """start(code) runs ``python -c code`` as a job, bypassing the airflow allowlist (the machinery under test)."""
-
-    def start(code: str) -> dict:
-        monkeypatch.setattr(cli, "program", lambda command: [sys.executable, "-c", code])
-        return jobs.start("probe", ["scheduler"], requested_by="tests")
-
-    return start
-
-
 def job_state(call, job_id: str) -> dict:
     return call("jobs", job_id=job_id).get_json()["data"]
+
+
+def both_streams(job_id: str) -> str:
+    """What the job wrote so far, stdout then stderr, unfiltered (daemons log to either)."""
+    return jobs.tail(job_id, ".out") + jobs.tail(job_id, ".err")
 
 
 def free_port() -> int:
@@ -58,13 +52,13 @@ class TestJobRecords:
         job = python_job("import sys; print('hello from the job'); sys.exit(3)")
         done = poll(lambda: (s := job_state(call, job["job_id"]))["state"] != "running" and s)
         assert (done["state"], done["exit_code"], done["signal"]) == ("failed", 3, None)
-        assert "hello from the job" in done["log_tail"]
+        assert "hello from the job" in done["stdout"]
         record = jobs.folder() / f"{job['job_id']}.json"
         assert record.exists() and (jobs.folder() / f"{job['job_id']}.exit").exists()
 
     def test_a_job_killed_by_a_signal_is_reported_killed(self, call, python_job):
         job = python_job("import time; print('child', flush=True); time.sleep(60)")
-        poll(lambda: "child" in jobs.log_tail(job["job_id"], 5))
+        poll(lambda: "child" in jobs.tail(job["job_id"]))
         child = next(p for p in __import__("psutil").Process(job["pid"]).children())
         os.kill(child.pid, signal.SIGKILL)
         done = poll(lambda: (s := job_state(call, job["job_id"]))["state"] != "running" and s)
@@ -98,10 +92,225 @@ class TestJobRecords:
         assert (body["status"], body["http_response_code"]) == ("ERROR", status)
 
     def test_stop_job_needs_its_own_permission(self, call, python_job):
-        job = python_job("import time; time.sleep(60)")
+        job = python_job("import time; time.sleep(60)", dag_id="sample_dag")
         assert call("jobs", who="viewer", job_id=job["job_id"]).status_code == 200
         assert call("stop_job", who="viewer", job_id=job["job_id"]).status_code == 403
         assert call("stop_job", who="op", job_id=job["job_id"]).get_json()["data"]["state"] == "killed"
+
+
+# What `airflow tasks test` and `airflow dags backfill` print on Airflow 2.11.2 while loading (captured from
+# real runs of tests/dags/sample_dags.py), then lines of the task's own.
+AIRFLOW = os.path.dirname(__import__("airflow").__file__)  # where Airflow is installed here
+LOADING_STDOUT = [
+    "[2026-11-26T04:44:03.901+0000] {plugins.py:37} INFO - setup plugin alembic.autogenerate.schemas",
+    "[2026-11-26T04:43:42.461+0000] {dagbag.py:588} INFO - Filling up the DagBag from /opt/airflow/dags",
+    "[2026-11-26T04:44:04.157+0000] {executor_loader.py:258} INFO - Loaded executor: SequentialExecutor",
+    "[2026-11-26T04:49:02.368+0000] {settings.py:63} INFO - Configured default timezone UTC",
+]
+TASK_STDOUT = [
+    "[2026-11-26T04:43:42.586+0000] {taskinstance.py:2885} INFO - Starting attempt 0 of 1",
+    "[2026-11-26T04:43:42.670+0000] {subprocess.py:106} INFO - extract 2024-01-01",
+    "printed by the task",
+]
+LOADING_STDERR = [
+    f"{AIRFLOW}/metrics/base_stats_logger.py:22 RemovedInAirflow3Warning: Timer and timing metrics publish in "
+    "seconds were deprecated. It is enabled by default from Airflow 3 onwards.",
+    f"{AIRFLOW}/cli/commands/dag_command.py:48 UserWarning: Could not import graphviz. Rendering graph to the "
+    "graphical format will not be possible.",
+    # Python's own format (before Airflow replaces warnings.showwarning), with the source line under it
+    "/venv/lib/python3.11/site-packages/somelib/compat.py:12: DeprecationWarning: pkg_resources is deprecated",
+    "  warnings.warn(",
+    "/opt/airflow/dags/old_style.py:9 RemovedInAirflow3Warning: Param `schedule_interval` is deprecated",
+    "/venv/lib/python3.11/site-packages/pandas/core/x.py:3: FutureWarning: this will change",
+    "  from pandas.core import y",
+]
+TASK_STDERR = [
+    "to stderr by the task",
+    "/opt/airflow/dags/failing.py:11 UserWarning: a task's own warning",
+    "Traceback (most recent call last):",
+    '  File "/opt/airflow/dags/failing.py", line 11, in talk',
+    "airflow.exceptions.AirflowException: Bash command failed. The command returned a non-zero exit code 3.",
+]
+
+
+class TestNoiseFilter:
+    def test_loading_lines_go_from_stdout_and_the_task_lines_stay(self, app):
+        assert cli.filter_noise("\n".join([*LOADING_STDOUT[:2], TASK_STDOUT[0], *LOADING_STDOUT[2:],
+                                           *TASK_STDOUT[1:]])) == "\n".join(TASK_STDOUT)
+
+    def test_loading_warnings_go_from_stderr_and_the_task_lines_stay(self, app):
+        noisy = "\n".join([*LOADING_STDERR[:4], TASK_STDERR[0], *LOADING_STDERR[4:], *TASK_STDERR[1:]])
+        assert cli.filter_noise(noisy) == "\n".join(TASK_STDERR)
+        assert cli.filter_noise("\n".join(LOADING_STDERR)) == ""
+
+    def test_the_filter_can_be_switched_off(self, app, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__FILTER_LOADING_MESSAGES_IN_CLI_RESPONSE", "False")
+        assert cli.filter_noise("\n".join(LOADING_STDERR)) == "\n".join(LOADING_STDERR)
+
+
+class TestStreams:
+    def test_stdout_and_stderr_are_kept_apart(self, call, python_job):
+        job = python_job("import sys; print('to stdout'); print('to stderr', file=sys.stderr); sys.exit(2)")
+        poll(lambda: job_state(call, job["job_id"])["state"] != "running")
+        body = call("jobs", job_id=job["job_id"]).get_json()
+        assert (body["data"]["stdout"], body["data"]["stderr"]) == ("to stdout", "to stderr")
+        assert "\n--- stdout ---\nto stdout\n--- stderr ---\nto stderr" in body["output"]
+        assert (jobs.folder() / f"{job['job_id']}.out").read_text() == "to stdout\n"
+        assert (jobs.folder() / f"{job['job_id']}.err").read_text() == "to stderr\n"
+
+    def test_lines_bounds_each_stream_and_the_list_stays_light(self, call, python_job):
+        job = python_job("import sys\nfor n in range(5): print('out', n); print('err', n, file=sys.stderr)")
+        poll(lambda: job_state(call, job["job_id"])["state"] != "running")
+        data = call("jobs", job_id=job["job_id"], lines="2").get_json()["data"]
+        assert (data["stdout"], data["stderr"]) == ("out 3\nout 4", "err 3\nerr 4")
+        listed = next(j for j in call("jobs").get_json()["data"]["jobs"] if j["job_id"] == job["job_id"])
+        assert not {"stdout", "stderr", "argv", "pid_create_time"} & set(listed)
+        assert listed["dag_id"] is None and listed["requested_by"] == "tests"
+
+    def test_loading_noise_is_filtered_from_both_streams(self, call, python_job, monkeypatch):
+        code = "import sys; print(%r); print(%r, file=sys.stderr)" % (
+            "\n".join([LOADING_STDOUT[1], TASK_STDOUT[2]]), "\n".join([LOADING_STDERR[4], TASK_STDERR[0]]))
+        job = python_job(code)
+        poll(lambda: job_state(call, job["job_id"])["state"] != "running")
+        data = job_state(call, job["job_id"])
+        assert (data["stdout"], data["stderr"]) == (TASK_STDOUT[2], TASK_STDERR[0])
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__FILTER_LOADING_MESSAGES_IN_CLI_RESPONSE", "False")
+        assert LOADING_STDERR[4] in job_state(call, job["job_id"])["stderr"]
+
+    def test_a_job_of_the_previous_version_still_displays(self, call):
+        """One <job_id>.log with stdout and stderr together, as the plugin wrote before they were kept apart."""
+        job_id = "backfill_20260101T000000_0ld0ne"
+        folder = jobs.folder()
+        record = {"job_id": job_id, "api": "backfill", "command": "airflow dags backfill sample_dag",
+                  "argv": ["python", "-m", "airflow", "dags", "backfill", "sample_dag"], "pid": 999999999,
+                  "pid_create_time": 1.0, "started_at": "2026-01-01T00:00:00+00:00", "requested_by": "token",
+                  "log_file": str(folder / f"{job_id}.log")}
+        (folder / f"{job_id}.json").write_text(__import__("json").dumps(record))
+        (folder / f"{job_id}.log").write_text(f"{LOADING_STDOUT[1]}\nbackfill said this\n{LOADING_STDERR[4]}\n")
+        (folder / f"{job_id}.exit").write_text('{"exit_code": 0, "signal": null, "signal_name": null, '
+                                               '"ended_at": "2026-01-01T00:01:00+00:00"}')
+        try:
+            body = call("jobs", job_id=job_id).get_json()
+            assert body["status"] == "OK", body
+            assert (body["data"]["state"], body["data"]["stdout"], body["data"]["stderr"]) == (
+                "success", "backfill said this", None)
+            assert "--- stdout and stderr (one log" in body["output"] and "backfill said this" in body["output"]
+            assert job_id in [j["job_id"] for j in call("jobs").get_json()["data"]["jobs"]]
+        finally:
+            for suffix in (".json", ".log", ".exit"):
+                (folder / f"{job_id}{suffix}").unlink()
+
+    def test_waiting_answers_with_stdout_as_output_and_stderr_apart(self, app, monkeypatch):
+        from rest_api_plugin.errors import Conflict
+        from rest_api_plugin.result import CallContext
+        from rest_api_plugin.security import Identity
+        from tests.helpers import python_program
+
+        ctx = CallContext(identity=Identity(kind="token", name="token"))
+        code = "import sys; print('the answer'); print(%r, file=sys.stderr); print('a complaint', file=sys.stderr)"
+        monkeypatch.setattr(cli, "program", lambda command: python_program(code % LOADING_STDERR[4]))
+        result = jobs.run_job("probe", ["scheduler"], {"wait": True}, ctx)
+        assert (result.output, result.stderr, result.http_status) == ("the answer", "a complaint", 200)
+        assert result.data["state"] == "success" and "stdout" not in result.data
+
+        monkeypatch.setattr(cli, "program", lambda command: python_program(code % "x" + "; sys.exit(4)"))
+        with pytest.raises(Conflict) as failed:
+            jobs.run_job("probe", ["scheduler"], {"wait": True}, ctx)
+        assert failed.value.message.endswith("exit code 4\nthe answer\n--- stderr ---\nx\na complaint")
+        assert (failed.value.data["stdout"], failed.value.data["stderr"]) == ("the answer", "x\na complaint")
+
+
+SLEEPS = "import time; time.sleep(60)"
+
+
+class TestCaps:
+    def test_a_caller_at_max_jobs_per_user_gets_429_and_nothing_starts(self, call, python_job, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__MAX_JOBS_PER_USER", "2")
+        first, _ = python_job(SLEEPS, by="token"), python_job(SLEEPS, by="token")
+        records = len(list(jobs.folder().glob("*.json")))
+        body = call("scheduler", num_runs="1").get_json()
+        assert (body["status"], body["http_response_code"]) == ("ERROR", 429), body
+        assert "max_jobs_per_user = 2" in body["output"] and "Nothing was started" in body["output"]
+        assert body["data"] == {"running": 2, "max_jobs_per_user": 2}
+        assert len(list(jobs.folder().glob("*.json"))) == records
+        python_job(SLEEPS, by="op")  # another caller is not held back
+        call("stop_job", job_id=first["job_id"])
+        python_job(SLEEPS, by="token")  # a job that ended no longer counts
+
+    def test_max_jobs_counts_everyone(self, call, python_job, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__MAX_JOBS", str(len(jobs.running_records()) + 2))
+        python_job(SLEEPS, by="op"), python_job(SLEEPS, by="tests")
+        body = call("backfill", who="admin", dag_id="sample_dag", start_date="2024-01-01").get_json()
+        assert (body["status"], body["http_response_code"]) == ("ERROR", 429), body
+        assert "max_jobs = " in body["output"]
+
+    def test_zero_means_no_limit(self, python_job, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__MAX_JOBS_PER_USER", "0")
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__MAX_JOBS", "0")
+        assert all(python_job(SLEEPS)["state"] == "running" for _ in range(5))
+
+    def test_a_bad_setting_falls_back_to_the_default(self, app, monkeypatch):
+        from rest_api_plugin import config
+
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__MAX_JOBS_PER_USER", "many")
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__MAX_JOBS", "-3")
+        assert (config.max_jobs_per_user(), config.max_jobs()) == (4, 16)
+
+
+class TestWaitSlots:
+    @pytest.mark.parametrize("workers, slots", [("1", 1), ("2", 1), ("4", 3)])
+    def test_one_worker_stays_free(self, app, monkeypatch, workers, slots):
+        from rest_api_plugin import wait_slots
+
+        monkeypatch.setenv("AIRFLOW__WEBSERVER__WORKERS", workers)
+        assert wait_slots.count() == slots
+
+    def test_with_every_slot_taken_a_waiting_call_answers_at_once_with_202(self, call, monkeypatch):
+        from rest_api_plugin.wait_slots import wait_slot
+
+        monkeypatch.setenv("AIRFLOW__WEBSERVER__WORKERS", "2")
+        with wait_slot(jobs.folder()) as held:  # the one slot, as another worker waiting on a job holds it
+            assert held
+            body = call("test", dag_id="sample_dag", task_id="extract", execution_date="2024-01-01").get_json()
+        job = body["data"]
+        try:
+            assert (body["status"], body["http_response_code"]) == ("OK", 202), body
+            said = body["output"]["stdout"]
+            assert "Not waiting for it: 1 request(s) already wait on jobs" in said
+            assert "[webserver] workers = 2" in said and f"api=jobs&job_id={job['job_id']}" in said
+            assert job["state"] == "running" and job["command"].startswith("airflow tasks test sample_dag extract")
+        finally:
+            if job_state(call, job["job_id"])["state"] == "running":
+                call("stop_job", job_id=job["job_id"])
+
+    def test_a_slot_held_by_a_process_that_died_is_free_again(self, app, monkeypatch):
+        from rest_api_plugin.wait_slots import wait_slot
+
+        monkeypatch.setenv("AIRFLOW__WEBSERVER__WORKERS", "2")
+        holder = subprocess.Popen([sys.executable, "-c", (
+            "import fcntl, sys, time; f = open(sys.argv[1], 'ab'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(60)"), str(jobs.folder() / ".wait-slot-0")],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            with wait_slot(jobs.folder()) as free:
+                assert not free
+            holder.kill()  # a gunicorn worker killed while waiting
+            holder.wait()
+            with wait_slot(jobs.folder()) as free:
+                assert free
+        finally:
+            holder.kill()
+            holder.wait()
+
+
+class TestOwnership:
+    def test_a_user_named_token_does_not_own_the_tokens_jobs(self, python_job):
+        from rest_api_plugin.security import Identity
+
+        record = jobs.load(python_job("pass", by="token")["job_id"])
+        assert jobs.started_by(record, Identity(kind="token", name="token"))
+        assert not jobs.started_by(record, Identity(kind="header", name="token"))
 
 
 class TestDaemons:
@@ -191,10 +400,10 @@ class TestCelery:
         assert "do_pickle" in body["warning"] and "daemon" in body["warning"]
         job_id = body["data"]["job_id"]
         try:
-            poll(lambda: " ready." in jobs.log_tail(job_id, 200) or job_state(call, job_id)["state"] != "running",
+            poll(lambda: " ready." in both_streams(job_id) or job_state(call, job_id)["state"] != "running",
                  seconds=90)
             # the banner masks credentials, even an empty password: redis://:**@127.0.0.1:6379/0
-            assert re.search(r"transport: +redis://(:\*\*@)?127\.0\.0\.1:6379/0", jobs.log_tail(job_id, 500))
+            assert re.search(r"transport: +redis://(:\*\*@)?127\.0\.0\.1:6379/0", both_streams(job_id))
             assert job_state(call, job_id)["state"] == "running"
         finally:
             stopped = call("stop_job", job_id=job_id).get_json()
@@ -209,7 +418,7 @@ class TestCelery:
         try:
             poll(lambda: answers_http(f"http://127.0.0.1:{port}/") or job_state(call, job_id)["state"] != "running",
                  seconds=90)
-            assert job_state(call, job_id)["state"] == "running", jobs.log_tail(job_id, 50)
+            assert job_state(call, job_id)["state"] == "running", both_streams(job_id)
         finally:
             stopped = call("stop_job", job_id=job_id).get_json()
         assert stopped["data"]["state"] != "running"

@@ -6,6 +6,7 @@ import pytest
 
 from rest_api_plugin import registry
 from tests.conftest import auth_headers
+from tests.helpers import python_job  # noqa: F401 (a fixture)
 
 LOGICAL_DATE = "2024-03-01T00:00:00+00:00"
 
@@ -291,3 +292,81 @@ def test_may_access_dag_per_dag(app):
         assert security.may_access_dag(limited, "PUT", "sample_dag")
         assert not security.may_access_dag(limited, "PUT", "other_dag")
         assert not security.may_access_dag(limited, "GET")  # every DAG
+
+
+@pytest.fixture(scope="module")
+def jobreader(app):
+    """A user who may list and stop jobs and read sample_dag, but not edit it."""
+    sm = app.appbuilder.sm
+    role = sm.find_role("JobReader") or sm.add_role("JobReader")
+    for action, resource in [("can_read", "DAG:sample_dag"), ("can_jobs", registry.RESOURCE),
+                             ("can_stop_job", registry.RESOURCE)]:
+        sm.add_permission_to_role(role, sm.create_permission(action, resource))
+    if sm.find_user(username="jobreader") is None:
+        from tests.conftest import PASSWORD
+
+        sm.add_user("jobreader", "jobreader", "Test", "jobreader@example.com", role, PASSWORD)
+    return "jobreader"
+
+
+SLEEPS = "import time; time.sleep(60)"
+
+
+class TestJobOwnership:
+    """A job is seen by its starter, by whoever may read its DAG, and by admins and the token; others get 404.
+    Stopping needs the starter, edit access to the DAG, or an admin."""
+
+    @pytest.fixture
+    def started(self, python_job):
+        return {
+            "op_other_dag": python_job(SLEEPS, by="op", dag_id="other_dag")["job_id"],
+            "op_no_dag": python_job(SLEEPS, by="op")["job_id"],  # e.g. a scheduler
+            "limited_sample_dag": python_job(SLEEPS, by="limited", dag_id="sample_dag")["job_id"],
+            "token_sample_dag": python_job(SLEEPS, by="token", dag_id="sample_dag")["job_id"],
+        }
+
+    VISIBLE = {
+        "op": {"op_other_dag", "op_no_dag", "limited_sample_dag", "token_sample_dag"},
+        "limited": {"limited_sample_dag", "token_sample_dag"},
+        "viewer": {"op_other_dag", "limited_sample_dag", "token_sample_dag"},
+        "jobreader": {"limited_sample_dag", "token_sample_dag"},
+        "admin": {"op_other_dag", "op_no_dag", "limited_sample_dag", "token_sample_dag"},
+        "token": {"op_other_dag", "op_no_dag", "limited_sample_dag", "token_sample_dag"},
+    }
+
+    @pytest.mark.parametrize("who", sorted(VISIBLE))
+    def test_each_caller_lists_and_reads_only_its_jobs(self, call, started, jobreader, who):
+        listed = {job["job_id"] for job in call("jobs", who=who).get_json()["data"]["jobs"]}
+        assert {name for name, job_id in started.items() if job_id in listed} == self.VISIBLE[who]
+        for name, job_id in started.items():
+            body = call("jobs", who=who, job_id=job_id).get_json()
+            if name in self.VISIBLE[who]:
+                assert body["status"] == "OK" and body["data"]["state"] == "running", body
+            else:  # as if it did not exist
+                assert (body["status"], body["http_response_code"], body["output"], body["data"]) == (
+                    "ERROR", 404, f"Job {job_id!r} not found", None)
+
+    def test_an_unseen_job_cannot_be_stopped_and_stays_running(self, call, started):
+        for name in ("op_other_dag", "op_no_dag"):
+            body = call("stop_job", who="limited", job_id=started[name]).get_json()
+            assert (body["http_response_code"], body["output"]) == (404, f"Job {started[name]!r} not found")
+            assert call("jobs", job_id=started[name]).get_json()["data"]["state"] == "running"
+
+    def test_reading_a_dag_is_not_enough_to_stop_its_jobs(self, call, started, jobreader):
+        body = call("stop_job", who=jobreader, job_id=started["limited_sample_dag"]).get_json()
+        assert body["http_response_code"] == 403 and "edit access to DAG sample_dag" in body["output"]
+        assert call("jobs", job_id=started["limited_sample_dag"]).get_json()["data"]["state"] == "running"
+        assert call("stop_job", who="viewer", job_id=started["token_sample_dag"]).status_code == 403  # no can_stop_job
+
+    @pytest.mark.parametrize("who, name", [
+        ("limited", "limited_sample_dag"),  # its own
+        ("limited", "token_sample_dag"),  # may edit sample_dag
+        ("op", "op_other_dag"),  # its own
+        ("op", "limited_sample_dag"),  # may edit every DAG
+        ("admin", "op_no_dag"),  # admin
+        ("token", "op_no_dag"),
+    ])
+    def test_who_may_stop(self, call, started, who, name):
+        body = call("stop_job", who=who, job_id=started[name]).get_json()
+        assert body["status"] == "OK", body
+        assert (body["data"]["state"], body["data"]["stop_requested_by"]) == ("killed", who)

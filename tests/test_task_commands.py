@@ -59,6 +59,17 @@ def dag_runs(dag_id: str) -> list:
                 for run in session.query(DagRun).filter_by(dag_id=dag_id).order_by(DagRun.execution_date)]
 
 
+def streams(call, body: dict) -> tuple[str, str]:
+    """The job's stdout and stderr as api=jobs shows them, after checking Airflow's start-up noise really was
+    on stderr (so an empty stderr means the filter removed it, not that nothing was written)."""
+    from rest_api_plugin import jobs
+
+    job_id = body["data"]["job_id"]
+    assert "RemovedInAirflow3Warning" in jobs.tail(job_id, ".err")
+    data = call("jobs", job_id=job_id).get_json()["data"]
+    return data["stdout"], data["stderr"]
+
+
 class TestRender:
     def test_renders_the_template_for_the_date_without_a_run(self, call):
         body = call("render", dag_id="sample_dag", task_id="extract", execution_date="2024-01-02").get_json()
@@ -146,6 +157,9 @@ class TestTestCommand:
         assert "Filling up the DagBag" not in body["output"]["stdout"]  # loading noise is filtered
         assert body["data"]["state"] == "success" and body["data"]["exit_code"] == 0
         assert body["airflow_cmd"] == "airflow tasks test sample_dag extract 2024-01-01T00:00:00+00:00"
+        stdout, stderr = streams(call, body)
+        assert stderr == "" and body["output"]["stderr"] == ""  # a success leaves nothing on stderr but noise
+        assert body["output"]["stdout"] == stdout + "\n"
 
     def test_failing_task_is_an_error_with_its_exit_code(self, call):
         write_dag_file("failing_dag.py", dag_source(FAILING_DAG, dag_id="failing_dag"))
@@ -156,6 +170,9 @@ class TestTestCommand:
             forget_dag("failing_dag")
         assert (body["status"], body["http_response_code"]) == ("ERROR", 409), body
         assert "exit code 1" in body["output"] and "about to fail" in body["output"]
+        stderr = body["output"].split("\n--- stderr ---\n")[1]  # the command's traceback, labelled
+        assert stderr.startswith("Traceback") and "RemovedInAirflow3Warning" not in stderr
+        assert body["data"]["stderr"] == stderr and "about to fail" in body["data"]["stdout"]
 
     def test_hostile_task_params_are_data(self, call):
         params = '{"x": "$(touch %s); `touch %s`"}' % (MARKER, MARKER)
@@ -188,6 +205,8 @@ class TestRunCommand:
         assert ti_states("sample_dag", "cmd_run")["extract"] == "success"
         assert "cfg_path" in body["warning"] and "ship_dag" in body["warning"]
         assert "/etc/airflow.cfg" not in body["airflow_cmd"]
+        stdout, stderr = streams(call, body)
+        assert stderr == "" and "Running <TaskInstance: sample_dag.extract cmd_run" in stdout
 
     def test_flags_become_options(self, call, sample_run):
         body = call("run", dag_id="sample_dag", task_id="load", execution_date=DATE, wait="false",
@@ -215,6 +234,9 @@ class TestBackfill:
                     donot_pickle="", include_adhoc="", wait="true", timeout="100").get_json()
         assert body["status"] == "OK", body
         assert "donot_pickle" in body["warning"]
+        stdout, stderr = streams(call, body)
+        assert stderr == "" and "Backfill done for DAG <DAG: other_dag>" in stdout
+        assert "Filling up the DagBag" not in stdout
         runs = dag_runs("other_dag")
         assert [(kind, date[:10], state) for kind, date, state in runs] == [
             ("backfill", "2024-01-01", "success"), ("backfill", "2024-01-02", "success")]

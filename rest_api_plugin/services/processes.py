@@ -1,5 +1,5 @@
 """Long-running Airflow processes as background jobs: scheduler, celery worker and flower, kerberos, the log
-server; and the jobs and stop_job endpoints. Also ``run_job``, which test, run and backfill share."""
+server; and the jobs and stop_job endpoints, which show and stop only the caller's jobs (see ``jobs.py``)."""
 
 from __future__ import annotations
 
@@ -7,41 +7,12 @@ import importlib.util
 
 from rest_api_plugin import cli, jobs
 from rest_api_plugin.cli import option, positional
-from rest_api_plugin.errors import Conflict
+from rest_api_plugin.errors import Conflict, Forbidden
+from rest_api_plugin.jobs import run_job
 from rest_api_plugin.result import CallContext, Result
 
-LOG_LINES_IN_ANSWER = 2000
 KERBEROS_MISSING = "kerberos is not available: pip install 'apache-airflow[kerberos]'"
 CELERY_MISSING = "The celery commands are not available: pip install 'apache-airflow-providers-celery'"
-
-
-def ignored_warning(args: dict) -> str | None:
-    ignored = args.get("ignored")
-    if not ignored:
-        return None
-    return f"Ignored on Airflow 2 (no longer meaningful): {', '.join(ignored)}"
-
-
-def run_job(name: str, command: list[str], args: dict, ctx: CallContext, env: dict | None = None) -> Result:
-    """Start ``airflow COMMAND`` as a job. With ``wait``, answer with its output once it ends, or after
-    ``timeout`` seconds (never more than the CLI timeout, below the webserver's worker timeout)."""
-    job = jobs.start(name, command, env=env, requested_by=ctx.identity.name)
-    warning = ignored_warning(args)
-    if not args.get("wait"):
-        return Result(output=f"Started job {job['job_id']} (pid {job['pid']}): {job['command']}",
-                      data=job, warning=warning)
-    seconds = min(args.get("timeout") or cli.timeout(), cli.timeout())
-    job = jobs.wait(job["job_id"], seconds)
-    if job["state"] == "running":
-        return Result(
-            output=f"Job {job['job_id']} is still running after {seconds}s: ask api=jobs&job_id={job['job_id']}",
-            data=job, warning=warning, http_status=202,
-        )
-    output = cli.filter_noise(jobs.log_tail(job["job_id"], LOG_LINES_IN_ANSWER))
-    if job["state"] != "success":
-        ended = f"signal {job['signal']}" if job["signal"] else f"exit code {job['exit_code']}"
-        raise Conflict(f"{job['command']} ended with {ended}\n{output}", data=job)
-    return Result(output=output, data=job, warning=warning)
 
 
 # --- the equivalent CLI commands ---
@@ -124,9 +95,9 @@ def serve_logs(args: dict, ctx: CallContext) -> Result:
 
 def list_jobs(args: dict, ctx: CallContext) -> Result:
     if args.get("job_id"):
-        job = jobs.describe(jobs.load(args["job_id"]), tail_lines=args["lines"])
-        return Result(output=f"{_summary(job)}\n{job['log_tail']}", data=job)
-    found = jobs.list_all()
+        job = jobs.describe(jobs.find(args["job_id"], ctx.identity), tail_lines=args["lines"])
+        return Result(output=_with_output(job), data=job)
+    found = jobs.list_for(ctx.identity)
     return Result(output="\n".join(_summary(job) for job in found) or "No jobs",
                   data={"jobs": found, "total_entries": len(found)})
 
@@ -137,6 +108,19 @@ def _summary(job: dict) -> str:
     return f"{job['job_id']}: {job['state']}{ended} pid={job['pid']} started={job['started_at']} {job['command']}"
 
 
+def _with_output(job: dict) -> str:
+    """The summary, then the job's stdout and stderr as two labelled sections."""
+    if job["stderr"] is None:
+        sections = [("stdout and stderr (one log: a job started by an earlier version)", job["stdout"])]
+    else:
+        sections = [("stdout", job["stdout"]), ("stderr", job["stderr"])]
+    return "\n".join([_summary(job), *(f"--- {label} ---\n{text}".rstrip("\n") for label, text in sections)])
+
+
 def stop_job(args: dict, ctx: CallContext) -> Result:
-    job = jobs.stop(args["job_id"], requested_by=ctx.identity.name)
+    record = jobs.find(args["job_id"], ctx.identity)
+    if not jobs.may_stop(ctx.identity, record):
+        raise Forbidden(f"User {ctx.identity.name} may not stop job {record['job_id']}: it was started by "
+                        f"{record.get('requested_by')}, and stopping it needs edit access to DAG {record['dag_id']}")
+    job = jobs.stop(record, requested_by=ctx.identity.name)
     return Result(output=f"Job {job['job_id']} stopped: {_summary(job)}", data=job)

@@ -7,11 +7,11 @@ import json
 
 from rest_api_plugin.cli import display_run, option, positional
 from rest_api_plugin.errors import Conflict, NotFound
+from rest_api_plugin.jobs import run_job
 from rest_api_plugin.masking import redact
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import serializers
 from rest_api_plugin.services.dags import get_dag_model, get_serialized_dag, get_task, lookup_run, run_not_found
-from rest_api_plugin.services.processes import run_job
 
 RULE = "# " + "-" * 58
 
@@ -227,12 +227,12 @@ def _require_task(args: dict) -> None:
 
 def test(args: dict, ctx: CallContext) -> Result:
     _require_task(args)
-    return run_job("test", test_command(args), args, ctx)
+    return run_job("test", test_command(args), args, ctx, dag_id=args["dag_id"])
 
 
 def run(args: dict, ctx: CallContext) -> Result:
     _require_task(args)
-    return run_job("run", run_command(args), args, ctx)
+    return run_job("run", run_command(args), args, ctx, dag_id=args["dag_id"])
 
 
 def backfill(args: dict, ctx: CallContext) -> Result:
@@ -240,4 +240,4 @@ def backfill(args: dict, ctx: CallContext) -> Result:
 
     with create_session() as session:
         get_dag_model(args["dag_id"], session)
-    return run_job("backfill", backfill_command(args), args, ctx)
+    return run_job("backfill", backfill_command(args), args, ctx, dag_id=args["dag_id"])

@@ -330,7 +330,11 @@ def test_background_job_state_and_log_follow_the_job_until_it_ends(page, jobs_to
     expect(state).to_have_text(re.compile(r"^(running|success)$"))
     # The page polls while the job runs, then shows how it ended and the log's tail.
     expect(state).to_have_text("success", timeout=JOB)
-    expect(job.locator(".rest-api-job-log")).to_contain_text("echo extract 2024-01-02", timeout=SLOW)
+    # stdout and stderr apart: the task's log on stdout; on stderr nothing, Airflow's start-up warnings filtered
+    expect(job.locator(".rest-api-job-stream-name")).to_have_text(["stdout", "stderr"])
+    expect(job.locator(".rest-api-job-stdout")).to_contain_text("echo extract 2024-01-02", timeout=SLOW)
+    expect(job.locator(".rest-api-job-stdout")).not_to_contain_text("Filling up the DagBag")
+    expect(job.locator(".rest-api-job-stderr")).to_have_text("(nothing on stderr)")
     expect(job.get_by_role("button", name="Stop job")).to_be_hidden()
     job.scroll_into_view_if_needed()
     screenshot(page, "rest-api-page-job.png")
@@ -349,13 +353,40 @@ def test_stop_a_running_background_job(page, jobs_to_stop):
     state = job.locator(".rest-api-job-state")
     stop = job.get_by_role("button", name="Stop job")
     expect(state).to_have_text("running")
-    expect(job.locator(".rest-api-job-log")).to_contain_text("scheduler", timeout=JOB)  # its log, as it grows
+    expect(job.locator(".rest-api-job-stdout")).to_contain_text("scheduler", timeout=JOB)  # its log, as it grows
     expect(state).to_have_text("running")
     stop.focus()
     page.keyboard.press("Enter")
     expect(job.locator(".rest-api-job-note")).to_contain_text("stop_job: HTTP 200 OK", timeout=SLOW)
     expect(state).not_to_have_text("running", timeout=SLOW)
     expect(stop).to_be_hidden()
+
+
+def test_a_failed_job_shows_its_traceback_under_stderr(page, jobs_to_stop):
+    from tests.helpers import FAILING_DAG, dag_source, forget_dag, write_dag_file
+
+    path = write_dag_file("browser_failing_dag.py", dag_source(FAILING_DAG, dag_id="browser_failing_dag"))
+    try:
+        sign_in(page, "admin")
+        article = open_endpoint(page, "test")
+        article.get_by_label("dag_id").fill("browser_failing_dag")
+        article.get_by_label("task_id").fill("fails")
+        article.get_by_label("execution_date").fill("2024-01-02T00:00:00")
+        article.get_by_label("wait").uncheck()
+        article.get_by_role("button", name="Call test").click()
+
+        job = started_job(article, jobs_to_stop)
+        expect(job.locator(".rest-api-job-state")).to_have_text("failed", timeout=JOB)
+        expect(job.locator(".rest-api-job-detail")).to_contain_text("exit code 1")
+        stdout, stderr = job.locator(".rest-api-job-stdout"), job.locator(".rest-api-job-stderr")
+        expect(stdout).to_contain_text("about to fail", timeout=SLOW)  # the task's log
+        expect(stderr).to_contain_text('File "<frozen runpy>"')  # the command's own traceback
+        expect(stderr).to_contain_text("AirflowException: Bash command failed")
+        expect(stderr).not_to_contain_text("RemovedInAirflow3Warning")
+        expect(stdout).not_to_contain_text("<frozen runpy>")  # the CLI's traceback is on stderr only
+    finally:
+        path.unlink(missing_ok=True)
+        forget_dag("browser_failing_dag")
 
 
 def test_narrow_screen_has_no_horizontal_scroll(browser, webserver):

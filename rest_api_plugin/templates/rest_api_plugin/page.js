@@ -342,19 +342,38 @@
   var STATE_CLASS = { running: "label-info", success: "label-success", failed: "label-danger",
                       killed: "label-warning", lost: "label-default" };
 
+  // One of a job's output streams: a heading and its text, kept scrolled to the end while it grows.
+  function streamBox(name, label) {
+    var heading = el("h6", { className: "rest-api-job-stream-name", text: name });
+    var text = el("pre", { className: "rest-api-job-log rest-api-job-" + name, tabindex: "0", "aria-label": label,
+                           text: "(waiting for the output)" });
+    var section = el("div", { className: "rest-api-job-stream" }, [heading, text]);
+    return {
+      section: section,
+      show: function (value, empty, title) {
+        var atBottom = text.scrollTop + text.clientHeight >= text.scrollHeight - 4;
+        heading.textContent = title || name;
+        text.textContent = value || empty;
+        text.classList.toggle("rest-api-job-empty", !value);
+        if (atBottom) text.scrollTop = text.scrollHeight;
+      },
+    };
+  }
+
   function jobPanel(job) {
     var state = el("span", { className: "label rest-api-job-state" });
     var detail = el("span", { className: "rest-api-job-detail" });
     var note = el("p", { className: "rest-api-job-note text-muted", "aria-live": "polite" });
-    var log = el("pre", { className: "rest-api-job-log", tabindex: "0", "aria-label": "Log of job " + job.job_id,
-                          text: "(waiting for the log)" });
+    var stdout = streamBox("stdout", "Standard output (stdout) of job " + job.job_id);
+    var stderr = streamBox("stderr", "Standard error (stderr) of job " + job.job_id);
     var stop = null;
     var head = el("div", { className: "rest-api-job-head" }, [
       el("strong", { text: "Background job " }), el("code", { className: "rest-api-job-id", text: job.job_id }),
       el("span", { text: "state:" }), state, detail,
     ]);
     var panel = el("section", { className: "rest-api-job", "data-job-id": job.job_id,
-                                "aria-label": "Background job " + job.job_id }, [head, note, log]);
+                                "aria-label": "Background job " + job.job_id },
+                    [head, note, stdout.section, stderr.section]);
     if (mayStopJobs) {
       stop = el("button", { type: "button", className: "btn btn-danger btn-sm rest-api-stop-job", text: "Stop job" });
       head.appendChild(stop);
@@ -381,10 +400,15 @@
       if (described.pid) bits.push("pid " + described.pid);
       detail.textContent = bits.length ? "(" + bits.join(", ") + ")" : "";
       if (stop) stop.hidden = current !== "running";
-      if (typeof described.log_tail === "string") {
-        var atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-        log.textContent = described.log_tail || "(the log is empty so far)";
-        if (atBottom) log.scrollTop = log.scrollHeight;
+      if (typeof described.stdout === "string") {
+        if (described.stderr === null) {
+          // A job of an earlier version: stdout and stderr in one log, shown as stdout.
+          stdout.show(described.stdout, "(the log is empty so far)", "stdout and stderr (one log)");
+          stderr.section.hidden = true;
+        } else {
+          stdout.show(described.stdout, "(nothing on stdout so far)");
+          stderr.show(described.stderr, "(nothing on stderr)");
+        }
       }
       return current;
     }
