@@ -81,6 +81,11 @@ def option(flag: str, value) -> list[str]:
     return [f"{flag}={text}"]
 
 
+def map_index_option(args: dict) -> list[str]:
+    """``--map-index=N`` for a mapped task instance (``map_index`` 0 or more), nothing for an unmapped one."""
+    return option("--map-index", args["map_index"]) if args.get("map_index", -1) >= 0 else []
+
+
 def display_run(args: dict) -> list[str]:
     """The run as the CLI names it, for a displayed command: its logical date, else its run_id."""
     return [args["logical_date"].isoformat()] if args.get("logical_date") else [args.get("run_id", "")]

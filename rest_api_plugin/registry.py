@@ -44,7 +44,7 @@ from rest_api_plugin.schemas.processes import (
     WorkerSchema,
 )
 from rest_api_plugin.schemas.tasks import BackfillSchema, ClearSchema, RunTaskSchema, TestTaskSchema
-from rest_api_plugin.services import dag_files, processes, task_commands
+from rest_api_plugin.services import dag_files, processes, task_jobs
 
 RESOURCE = "REST API Plugin"
 
@@ -341,8 +341,8 @@ ENDPOINTS += (
         description="Render a task instance's template fields for an execution_date (or run_id).",
         group=Group.TASKS,
         schema=TaskSchema,
-        handler=task_commands.render,
-        airflow_cmd=task_commands.render_command,
+        handler=tasks.render,
+        airflow_cmd=tasks.render_airflow_cmd,
         dag_access=DagAccess("GET", DagAccessEntity.TASK_INSTANCE),
     ),
     Endpoint(
@@ -352,8 +352,8 @@ ENDPOINTS += (
         description="Why the scheduler would not queue a task instance: its unmet dependencies.",
         group=Group.TASKS,
         schema=TaskSchema,
-        handler=task_commands.task_failed_deps,
-        airflow_cmd=task_commands.failed_deps_command,
+        handler=tasks.task_failed_deps,
+        airflow_cmd=tasks.failed_deps_airflow_cmd,
         dag_access=DagAccess("GET", DagAccessEntity.TASK_INSTANCE),
     ),
     Endpoint(
@@ -364,8 +364,8 @@ ENDPOINTS += (
         "by default (wait=false: a background job).",
         group=Group.TASKS,
         schema=TestTaskSchema,
-        handler=task_commands.test,
-        airflow_cmd=task_commands.test_command,
+        handler=task_jobs.test,
+        airflow_cmd=task_jobs.test_argv,
         changes_state=True,
         dag_access=DagAccess("POST", DagAccessEntity.RUN),
     ),
@@ -377,8 +377,8 @@ ENDPOINTS += (
         "(wait=false: a background job).",
         group=Group.TASKS,
         schema=RunTaskSchema,
-        handler=task_commands.run,
-        airflow_cmd=task_commands.run_command,
+        handler=task_jobs.run,
+        airflow_cmd=task_jobs.run_argv,
         changes_state=True,
         dag_access=DagAccess("POST", DagAccessEntity.RUN),
     ),
@@ -390,8 +390,8 @@ ENDPOINTS += (
         "only_failed, only_running); never asks for a confirmation. dry_run lists them only.",
         group=Group.TASKS,
         schema=ClearSchema,
-        handler=task_commands.clear,
-        airflow_cmd=task_commands.clear_command,
+        handler=tasks.clear,
+        airflow_cmd=tasks.clear_airflow_cmd,
         changes_state=lambda args: not args.get("dry_run"),
         dag_access=DagAccess("PUT", DagAccessEntity.TASK_INSTANCE),
     ),
@@ -402,8 +402,8 @@ ENDPOINTS += (
         description="Run a DAG for a date range (airflow dags backfill) as a background job.",
         group=Group.RUNS,
         schema=BackfillSchema,
-        handler=task_commands.backfill,
-        airflow_cmd=task_commands.backfill_command,
+        handler=task_jobs.backfill,
+        airflow_cmd=task_jobs.backfill_argv,
         changes_state=True,
         dag_access=DagAccess("POST", DagAccessEntity.RUN),
     ),
