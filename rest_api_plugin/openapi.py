@@ -147,9 +147,28 @@ def _control_parameters(endpoint) -> list[dict]:
     ]
 
 
-def _responses(endpoint, method: str) -> dict:
+def _data_schemas(spec: APISpec, endpoint) -> list[dict]:
+    """References to the component schemas of what the endpoint's ``data`` holds (one per action)."""
+    shapes = [action.data for action in endpoint.actions.values()] if endpoint.actions else [endpoint.data]
+    if None in shapes:
+        return []  # an action answers data of no fixed shape: say nothing more than the envelope does
+    refs = []
+    for shape in dict.fromkeys(shapes):
+        if shape.__name__ not in spec.components.schemas:
+            spec.components.schema(shape.__name__, schema=shape)
+        refs.append({"$ref": f"#/components/schemas/{shape.__name__}"})
+    return refs
+
+
+def _responses(spec: APISpec, endpoint, method: str) -> dict:
     envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}
-    responses = {"200": {"description": "OK: the envelope, status OK", "content": envelope}}
+    success = envelope
+    shapes = _data_schemas(spec, endpoint)
+    if shapes:
+        data = shapes[0] if len(shapes) == 1 else {"oneOf": shapes}
+        success = {"application/json": {"schema": {"allOf": [
+            {"$ref": "#/components/schemas/Envelope"}, {"type": "object", "properties": {"data": data}}]}}}
+    responses = {"200": {"description": "OK: the envelope, status OK", "content": success}}
     statuses = {**COMMON_ERRORS, **{status: STATUS_TEXT[status] for status in endpoint.errors}}
     if method == "get":
         statuses[414] = STATUS_TEXT[414]
@@ -159,7 +178,7 @@ def _responses(endpoint, method: str) -> dict:
     return responses
 
 
-def _operation(endpoint, method: str, body: dict, parameters: list[dict]) -> dict:
+def _operation(spec: APISpec, endpoint, method: str, body: dict, parameters: list[dict]) -> dict:
     operation = {
         "operationId": f"{endpoint.name}_{method}",
         "summary": endpoint.description,
@@ -167,7 +186,7 @@ def _operation(endpoint, method: str, body: dict, parameters: list[dict]) -> dic
         "x-permission": endpoint.permission,
         "x-read-only": endpoint.read_only,
         "parameters": _control_parameters(endpoint) + (parameters if method == "get" else []),
-        "responses": _responses(endpoint, method),
+        "responses": _responses(spec, endpoint, method),
     }
     if method == "post":
         takes_file = any(prop.get("format") == "binary" for prop in body["properties"].values())
@@ -187,7 +206,7 @@ def document() -> dict:
         takes_file = any(prop.get("format") == "binary" for prop in body["properties"].values())
         methods = ("post",) if takes_file else ("get", "post")
         spec.path(path=f"/api/v1.0/{endpoint.name}",
-                  operations={method: _operation(endpoint, method, body, parameters) for method in methods})
+                  operations={method: _operation(spec, endpoint, method, body, parameters) for method in methods})
     result = spec.to_dict()
     result["security"] = [{TOKEN_HEADER_SCHEME: []}, {"basicAuth": []}, {"session": []}]
     return result

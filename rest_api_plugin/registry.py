@@ -15,6 +15,7 @@ from marshmallow import Schema
 from rest_api_plugin.airflow_compat import DagAccessEntity
 from rest_api_plugin.cli import display_run
 from rest_api_plugin.result import CallContext, Result
+from rest_api_plugin.schemas import data
 from rest_api_plugin.schemas.connections import ConnectionsSchema
 from rest_api_plugin.schemas.dags import (
     DagSchema,
@@ -93,6 +94,7 @@ class Action:
     handler: Handler
     airflow_cmd: AirflowCmd
     writes: bool = False
+    data: Optional[type[Schema]] = None  # the shape of its answer's data (schemas.data), for the OpenAPI document
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class Endpoint:
     # The original plugin ran an `airflow` command for it and answered with the captured streams: in the
     # streams output formats, `output` is {"stdout", "stderr", "stdin"} (rest_api_plugin.output).
     cli_backed: bool = True
+    data: Optional[type[Schema]] = None  # the shape of its answer's data (schemas.data), when it has one
     # HTTP statuses it may answer besides 200 and those every endpoint may (400, 401, 403, 413, 500, 503):
     # the OpenAPI document declares them
     errors: tuple[int, ...] = ()
@@ -166,30 +169,30 @@ def _json_flag(args: dict) -> list:
 
 
 POOL_ACTIONS = {
-    "set": Action(pools.set_pool, writes=True, airflow_cmd=lambda args: [
+    "set": Action(pools.set_pool, writes=True, data=data.Pool, airflow_cmd=lambda args: [
         "pools", "set", args["pool_name"], args["slot_count"], args.get("pool_description", "")]),
-    "get": Action(pools.get_pool, airflow_cmd=lambda args: ["pools", "get", args["pool_name"]]),
-    "delete": Action(pools.delete_pool, writes=True, airflow_cmd=lambda args: ["pools", "delete", args["pool_name"]]),
-    "list": Action(pools.list_pools, airflow_cmd=lambda args: ["pools", "list"]),
+    "get": Action(pools.get_pool, data=data.Pool, airflow_cmd=lambda args: ["pools", "get", args["pool_name"]]),
+    "delete": Action(pools.delete_pool, writes=True, data=data.Pool, airflow_cmd=lambda args: ["pools", "delete", args["pool_name"]]),
+    "list": Action(pools.list_pools, data=data.PoolList, airflow_cmd=lambda args: ["pools", "list"]),
 }
 VARIABLE_ACTIONS = {
-    "set": Action(variables.set_variable, writes=True, airflow_cmd=lambda args: [
+    "set": Action(variables.set_variable, writes=True, data=data.Variable, airflow_cmd=lambda args: [
         "variables", "set", *_json_flag(args), args["key"], "***"]),
-    "get": Action(variables.get_variable, airflow_cmd=lambda args: [
+    "get": Action(variables.get_variable, data=data.Variable, airflow_cmd=lambda args: [
         "variables", "get", *_json_flag(args), *(["--default", args["default"]] if "default" in args else []),
         args["key"]]),
-    "delete": Action(variables.delete_variable, writes=True, airflow_cmd=lambda args: [
+    "delete": Action(variables.delete_variable, writes=True, data=data.Variable, airflow_cmd=lambda args: [
         "variables", "delete", args["key"]]),
-    "list": Action(variables.list_variables, airflow_cmd=lambda args: ["variables", "list"]),
-    "import": Action(variables.import_variables, writes=True, airflow_cmd=lambda args: ["variables", "import", "-"]),
+    "list": Action(variables.list_variables, data=data.VariableKeys, airflow_cmd=lambda args: ["variables", "list"]),
+    "import": Action(variables.import_variables, writes=True, data=data.VariablesImported, airflow_cmd=lambda args: ["variables", "import", "-"]),
     "export": Action(variables.export_variables, airflow_cmd=lambda args: ["variables", "export", "-"]),
 }
 CONNECTION_ACTIONS = {
-    "list": Action(connections.list_connections, airflow_cmd=lambda args: ["connections", "list"]),
-    "add": Action(connections.add_connection, writes=True, airflow_cmd=lambda args: [
+    "list": Action(connections.list_connections, data=data.ConnectionList, airflow_cmd=lambda args: ["connections", "list"]),
+    "add": Action(connections.add_connection, writes=True, data=data.Connection, airflow_cmd=lambda args: [
         "connections", "add", args["conn_id"],
         *(["--conn-uri", "***"] if args.get("conn_uri") else ["--conn-type", args["conn_type"]])]),
-    "delete": Action(connections.delete_connection, writes=True, airflow_cmd=lambda args: [
+    "delete": Action(connections.delete_connection, writes=True, data=data.Connection, airflow_cmd=lambda args: [
         "connections", "delete", args["conn_id"]]),
 }
 
@@ -197,6 +200,7 @@ CONNECTION_ACTIONS = {
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         name="version",
+        data=data.Version,
         cli_backed=False,
         example="",
         description="The version of Airflow that is running.",
@@ -207,6 +211,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="rest_api_plugin_version",
+        data=data.Version,
         cli_backed=False,
         example="",
         description="The version of this REST API plugin.",
@@ -226,6 +231,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="list_tasks",
+        data=data.TaskList,
         errors=(404,),
         example="dag_id=sample_dag&tree=true",
         description="List the tasks of a DAG (tree=true draws the dependency tree).",
@@ -237,6 +243,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="pause",
+        data=data.Paused,
         errors=(404,),
         example="dag_id=sample_dag",
         description="Pause a DAG.",
@@ -249,6 +256,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="unpause",
+        data=data.Paused,
         errors=(404,),
         example="dag_id=sample_dag",
         description="Resume a paused DAG.",
@@ -261,6 +269,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="trigger_dag",
+        data=data.DagRun,
         errors=(404, 409),
         example="dag_id=sample_dag&run_id=my_run&conf=%7B%22key%22%3A%22value%22%7D",
         description="Trigger a DAG run, with an optional run_id, conf (URL-encoded JSON) and logical date.",
@@ -279,6 +288,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="dag_state",
+        data=data.DagRun,
         errors=(404,),
         example="dag_id=sample_dag&execution_date=2024-01-02T00:00:00",
         description="The state of a DAG run, named by its execution_date (or run_id).",
@@ -290,6 +300,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         name="task_state",
+        data=data.TaskInstance,
         errors=(404,),
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="The state of a task instance.",
@@ -336,6 +347,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 ENDPOINTS += (
     Endpoint(
         name="render",
+        data=data.Rendered,
         errors=(404, 409),
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="Render a task instance's template fields for an execution_date (or run_id).",
@@ -347,6 +359,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="task_failed_deps",
+        data=data.FailedDependencies,
         errors=(404,),
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
         description="Why the scheduler would not queue a task instance: its unmet dependencies.",
@@ -358,6 +371,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="test",
+        data=data.Job,
         errors=JOB_ERRORS,
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&dry_run=true",
         description="Test a task instance (airflow tasks test; dry_run, task_params). Waits for the output "
@@ -371,6 +385,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="run",
+        data=data.Job,
         errors=JOB_ERRORS,
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&local=true",
         description="Run a task instance (airflow tasks run). Waits for the output by default "
@@ -384,6 +399,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="clear",
+        data=data.Cleared,
         errors=(404,),
         example="dag_id=sample_dag&task_regex=extract&start_date=2024-01-01&end_date=2024-01-31&downstream=true",
         description="Clear task instances (task_regex, start_date, end_date, upstream, downstream, "
@@ -397,6 +413,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="backfill",
+        data=data.Job,
         errors=JOB_ERRORS,
         example="dag_id=sample_dag&start_date=2024-01-01&end_date=2024-01-03",
         description="Run a DAG for a date range (airflow dags backfill) as a background job.",
@@ -409,6 +426,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="scheduler",
+        data=data.Job,
         errors=DAEMON_ERRORS,
         example="num_runs=1",
         description="Start a scheduler (num_runs, subdir) as a background job.",
@@ -420,6 +438,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="worker",
+        data=data.Job,
         errors=DAEMON_ERRORS,
         example="queues=default&concurrency=4",
         description="Start a Celery worker (queues, concurrency, hostname) as a background job.",
@@ -431,6 +450,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="flower",
+        data=data.Job,
         errors=DAEMON_ERRORS,
         example="hostname=0.0.0.0&port=5555",
         description="Start Flower, the Celery monitoring UI (hostname, port, broker_api), as a background job.",
@@ -442,6 +462,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="kerberos",
+        data=data.Job,
         errors=DAEMON_ERRORS,
         example="principal=airflow%40EXAMPLE.COM&keytab=%2Fetc%2Fairflow.keytab",
         description="Start the Kerberos ticket renewer (principal, keytab) as a background job; "
@@ -454,6 +475,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="serve_logs",
+        data=data.Job,
         errors=DAEMON_ERRORS,
         example="",
         description="Start the worker log server (airflow.utils.serve_logs) as a background job.",
@@ -477,6 +499,7 @@ ENDPOINTS += (
     ),
     Endpoint(
         name="stop_job",
+        data=data.Job,
         errors=(404, 409),
         cli_backed=False,
         example="job_id=JOB_ID",
