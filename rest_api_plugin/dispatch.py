@@ -7,6 +7,7 @@ import logging
 from marshmallow import ValidationError
 
 from rest_api_plugin import audit, config, registry, security
+from rest_api_plugin.airflow_compat import timezone
 from rest_api_plugin.errors import (
     DATABASE_UNAVAILABLE,
     ApiError,
@@ -31,8 +32,6 @@ UNKNOWN_WARNING = "Ignored unknown arguments: {}"
 
 
 def _utcnow():
-    from airflow.utils import timezone
-
     return timezone.utcnow()
 
 

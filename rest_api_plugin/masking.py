@@ -12,6 +12,8 @@ import re
 from typing import Any, Mapping
 from urllib.parse import quote_plus, unquote_plus
 
+from rest_api_plugin.airflow_compat import secrets_masker
+
 MASK = "***"
 
 # scheme://authority/path?query#fragment, the authority ending at the first "/", "?" or "#" (as urlsplit)
@@ -20,20 +22,14 @@ _URI = re.compile(r"^(?P<scheme>[^:/?#]+://)(?P<authority>[^/?#]*)(?P<path>[^?#]
 EXTRA_QUERY_KEY = "__extra__"  # Airflow's URI form for an extra that is not flat strings
 
 
-def _secrets_masker():
-    from airflow.utils.log import secrets_masker
-
-    return secrets_masker
-
-
 def is_sensitive_name(name: str) -> bool:
-    return bool(name) and _secrets_masker().should_hide_value_for_key(name)
+    return bool(name) and secrets_masker.should_hide_value_for_key(name)
 
 
 def redact(value: Any, name: str | None = None) -> Any:
     """Airflow's redaction: values registered as secrets (e.g. a sensitive variable read while rendering)
     and everything under a sensitive name become ``***``; dicts and lists are walked."""
-    return _secrets_masker().redact(value, name)
+    return secrets_masker.redact(value, name)
 
 
 def mask_value(key: str, value: Any) -> Any:

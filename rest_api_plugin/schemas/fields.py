@@ -82,7 +82,7 @@ class LogicalDate(fields.Field):
     """A date or date-time (``2017-01-02T03:04:05``); naive values are in Airflow's default timezone."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        from airflow.utils import timezone
+        from rest_api_plugin.airflow_compat import timezone
 
         text = str(value).strip()
         if not text:
