@@ -158,6 +158,7 @@ def _run(call: Call) -> None:
         warnings.append(UNKNOWN_WARNING.format(", ".join(unknown)))
     writes = endpoint.writes(args)
     if writes:
+        security.authorize_write(identity, endpoint)
         security.check_csrf(identity, request)
     security.authorize_dag(identity, endpoint, args)
     call.envelope["airflow_cmd"] = endpoint.airflow_cmd_for(args)

@@ -40,3 +40,17 @@ def sync(security_manager) -> None:
             continue
         for permission in [menu, *(permissions[name] for name in dict.fromkeys(names))]:
             security_manager.add_permission_to_role(role, permission)
+
+
+def sync_with_auth_manager() -> None:
+    """Airflow 3: the same, through the FAB auth manager's security manager, which lives in its own Flask app
+    (it reads that app's config). Nothing to do under an auth manager without permissions."""
+    from rest_api_plugin import security
+
+    manager = security.auth_manager()
+    if not security.has_permissions(manager):
+        log.info("REST API plugin: %s keeps no per-role permissions; state changes are for admins",
+                 type(manager).__name__)
+        return
+    with manager.flask_app.app_context():
+        sync(manager.security_manager)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rest_api_plugin import config
+from rest_api_plugin.airflow_compat import AIRFLOW_3
 from rest_api_plugin.errors import Forbidden, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,28 @@ class Identity:
         """The DAGs this caller may read; None means all of them."""
         if self.is_token:
             return None
+        if AIRFLOW_3:
+            return set(auth_manager().get_authorized_dag_ids(user=self.user, method="GET"))
         return set(auth_manager().get_permitted_dag_ids(methods=["GET"], user=self.user))
 
 
 def auth_manager():
-    from airflow.www.extensions.init_auth_manager import get_auth_manager
-
+    """Airflow's auth manager (FAB's on Airflow 2; the configured one on Airflow 3)."""
+    if AIRFLOW_3:
+        from airflow.api_fastapi.app import get_auth_manager
+    else:
+        from airflow.www.extensions.init_auth_manager import get_auth_manager
     return get_auth_manager()
+
+
+def has_permissions(manager=None) -> bool:
+    """Whether the auth manager keeps permissions per role (FAB's does), so that each endpoint's own
+    permission can be granted; an auth manager without them (Airflow 3's SimpleAuthManager) only knows roles."""
+    try:
+        from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
+    except ImportError:
+        return False
+    return isinstance(manager or auth_manager(), FabAuthManager)
 
 
 def token_matches(presented: str | None, expected: str | None) -> bool:
@@ -71,7 +87,10 @@ def token_may_call(endpoint) -> bool:
     return "all" in grants or endpoint.name in grants or ("read" in grants and endpoint.read_only)
 
 
-def user_may_call(endpoint, user=None) -> bool:
+def user_may_call(endpoint, user) -> bool:
+    """The endpoint's own permission (``can_<name>`` on ``REST API Plugin``), as the auth manager grants it.
+    An auth manager without per-role permissions answers for any signed-in role: there, state changes are for
+    admins only (``may_write``)."""
     from rest_api_plugin.registry import RESOURCE
 
     return bool(
@@ -79,11 +98,27 @@ def user_may_call(endpoint, user=None) -> bool:
     )
 
 
+def may_call(identity: Identity, endpoint) -> bool:
+    """Whether the caller may call the endpoint at all (the page lists only these)."""
+    if identity.is_token:
+        return token_may_call(endpoint)
+    if not user_may_call(endpoint, identity.user):
+        return False
+    return has_permissions() or endpoint.read_only or is_admin(identity)
+
+
 def authorize(identity: Identity, endpoint) -> None:
-    allowed = token_may_call(endpoint) if identity.is_token else user_may_call(endpoint, identity.user)
-    if not allowed:
+    if not (token_may_call(endpoint) if identity.is_token else user_may_call(endpoint, identity.user)):
         who = "The token" if identity.is_token else f"User {identity.name}"
         raise Forbidden(f"{who} is not allowed to call {endpoint.name} ({endpoint.permission})")
+
+
+def authorize_write(identity: Identity, endpoint) -> None:
+    """A state change under an auth manager without per-role permissions (SimpleAuthManager) needs an admin."""
+    if identity.is_token or has_permissions() or is_admin(identity):
+        return
+    raise Forbidden(f"User {identity.name} may not change state with {endpoint.name}: this Airflow's auth manager "
+                    "has no per-endpoint permissions, so state changes are for admins only")
 
 
 def may_access_dag(identity: Identity, method: str, dag_id: str | None = None, entity=None) -> bool:
@@ -104,11 +139,23 @@ def may_access_dag(identity: Identity, method: str, dag_id: str | None = None, e
 
 
 def is_admin(identity: Identity) -> bool:
-    """The token, or a user holding the auth manager's admin role (FAB's ``AUTH_ROLE_ADMIN``, "Admin")."""
+    """The token, or an admin: a FAB user holding ``AUTH_ROLE_ADMIN`` ("Admin"), or a SimpleAuthManager user
+    whose role is admin."""
     if identity.is_token:
         return True
-    admin_role = getattr(getattr(auth_manager(), "security_manager", None), "auth_role_admin", "Admin")
-    return any(role.name == admin_role for role in getattr(identity.user, "roles", None) or ())
+    role = getattr(identity.user, "role", None)  # SimpleAuthManager: one role name per user
+    if isinstance(role, str):
+        return role.upper() == "ADMIN"
+    return any(r.name == _fab_admin_role() for r in getattr(identity.user, "roles", None) or ())
+
+
+def _fab_admin_role() -> str:
+    try:
+        return auth_manager().security_manager.auth_role_admin
+    except Exception:  # Airflow 3 reaches FAB's security manager only inside its Flask app's context
+        from airflow.configuration import conf
+
+        return conf.get("fab", "auth_role_admin", fallback="Admin") or "Admin"
 
 
 def authorize_dag(identity: Identity, endpoint, args: dict) -> None:

@@ -66,21 +66,19 @@ class RestApiView(BaseView):
     @expose("/")
     def index(self):
         """The page: the endpoints this user may call, in groups, each with a form built from its schema."""
-        from rest_api_plugin import config, docs, security
+        from rest_api_plugin import flask_adapter, page
 
-        manager = security.auth_manager()
-        if not manager.is_logged_in():
+        identity = flask_adapter.airflow_user(request)
+        if identity is None:
             return redirect(self.appbuilder.get_url_for_login_with(request.full_path))
-        allowed = [e for e in registry.ENDPOINTS if security.user_may_call(e)]
+        allowed = page.allowed_endpoints(identity)
         if not allowed:
             return self.render_template("rest_api_plugin/forbidden.html"), 403
+        api_url = url_for(f"{type(self).__name__}.api")
         return self.render_template(
             "rest_api_plugin/index.html",
-            title="REST API",
-            groups=docs.describe_groups(allowed),
-            endpoint_count=len(allowed),
-            token_header=config.token_header_name(),
-            openapi_url=url_for(f"{type(self).__name__}.openapi"),
+            **page.context(allowed, api_url, url_for(f"{type(self).__name__}.api", _external=True),
+                           url_for(f"{type(self).__name__}.openapi")),
         )
 
     @expose("/openapi.json")
