@@ -132,6 +132,8 @@ def child_environment() -> dict[str, str]:
     path = env.get("PATH", os.defpath).split(os.pathsep)
     env["PATH"] = os.pathsep.join([interpreter_bin, *(p for p in path if p != interpreter_bin)])
     env["PYTHONIOENCODING"] = "utf-8"
+    # plain log lines in the job's files (Airflow 2.9 colours them even when stdout is not a terminal)
+    env["AIRFLOW__LOGGING__COLORED_CONSOLE_LOG"] = "False"
     return env
 
 
