@@ -125,6 +125,23 @@ class TestDaemons:
         assert call("scheduler", num_runs="many").get_json()["http_response_code"] == 400
         assert call("scheduler", subdir="/etc").get_json()["http_response_code"] == 400
 
+    @pytest.mark.parametrize("subdir, refused", [(".", False), ("{dags}", False), ("{dags}/", False),
+                                                 ("part", True), ("sample_dags.py", True), ("{dags}/part", True)])
+    def test_scheduler_subdir_may_only_be_the_whole_dags_folder(self, call, subdir, refused):
+        """A scheduler given a part of the DAGs folder deactivates every DAG outside that part. (num_runs is
+        invalid too, so that no scheduler starts either way.)"""
+        from tests.conftest import DAGS_FOLDER
+
+        (DAGS_FOLDER / "part").mkdir()
+        try:
+            body = call("scheduler", num_runs="many", subdir=subdir.format(dags=DAGS_FOLDER)).get_json()
+        finally:
+            (DAGS_FOLDER / "part").rmdir()
+        assert body["http_response_code"] == 400 and "num_runs" in body["data"]["errors"], body
+        assert ("subdir" in body["data"]["errors"]) is refused, body
+        if refused:
+            assert "DAGs folder itself" in body["output"]
+
     def test_serve_logs_starts_the_log_server_and_stops(self, call, monkeypatch):
         port = free_port()
         monkeypatch.setenv("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", str(port))
