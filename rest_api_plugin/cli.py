@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import sys
 
 from rest_api_plugin import config
@@ -34,6 +35,17 @@ ENVIRONMENT_NAMES = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ"
                      "VIRTUAL_ENV", "KRB5CCNAME", "KRB5_CONFIG", "KRB5_KTNAME", "SSL_CERT_FILE",
                      "REQUESTS_CA_BUNDLE"}
 ENVIRONMENT_PREFIXES = ("AIRFLOW", "LC_")
+
+# Settings of the webserver that a process running DAG code must not read: the key that signs its sessions,
+# the plugin's token, and on Airflow 3 the API server's signing keys. Each may come from airflow.cfg or from
+# AIRFLOW__SECTION__KEY, or its _CMD and _SECRET variants: see child_environment_without_secrets.
+WEBSERVER_SECRETS = (
+    ("webserver", "secret_key"),
+    ("rest_api_plugin", "rest_api_plugin_expected_http_token"),
+    ("webserver", "rest_api_plugin_expected_http_token"),
+    ("api_auth", "jwt_secret"),
+    ("api", "secret_key"),
+)
 
 # Airflow loading itself, e.g. "[2017-04-19 10:04:34,927] {__init__.py:36} INFO - Using executor ...",
 # "[...] {dagbag.py:588} INFO - Filling up the DagBag from ...", and Python's warnings. A task's own log
@@ -106,6 +118,22 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PATH"] = os.pathsep.join([interpreter_bin, *(p for p in path if p != interpreter_bin)])
     env["PYTHONIOENCODING"] = "utf-8"
     env.update(extra or {})
+    return env
+
+
+def child_environment_without_secrets(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """``child_environment`` for a process that runs DAG code (the DAG processor child): what Airflow needs to
+    parse and store DAGs (database, fernet key, DAGs folder, AIRFLOW_HOME...), but none of WEBSERVER_SECRETS.
+
+    Each is overridden with a random value, which Airflow's configuration reads before airflow.cfg and before
+    the _CMD and _SECRET variants; the variants are dropped too.
+    """
+    env = child_environment(extra)
+    for section, key in WEBSERVER_SECRETS:
+        name = f"AIRFLOW__{section.upper()}__{key.upper()}"
+        env.pop(f"{name}_CMD", None)
+        env.pop(f"{name}_SECRET", None)
+        env[name] = secrets.token_urlsafe(32)
     return env
 
 

@@ -32,3 +32,13 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status = 409
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class Misconfigured(ApiError):
+    """A setting or a folder the operator controls is wrong: the message names it, so they can fix it."""
+
+    status = 500

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import DAGS_FOLDER
+
+ORIGINAL_DAGS = ("sample_dag", "other_dag")  # what tests/dags/sample_dags.py defines
+SAMPLE_FILE = DAGS_FOLDER / "sample_dags.py"
 
 FAILING_DAG = """
 from datetime import datetime
@@ -26,6 +32,27 @@ with DAG(dag_id="{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, catc
          description="{description}"):
     EmptyOperator(task_id="only")
 """
+
+
+DEAF_TO_THE_IMPORT_TIMEOUT = """
+import os, signal, subprocess, time
+PIDS
+signal.signal(signal.SIGALRM, signal.SIG_IGN)  # deaf to Airflow's own import timeout
+deadline = time.monotonic() + SECONDS
+while time.monotonic() < deadline:
+    try:
+        time.sleep(1)
+    except BaseException:
+        pass
+"""
+
+
+def hanging_source(seconds: int, pid_file: Path | None = None) -> str:
+    """DAG-file code that ignores Airflow's import timeout and takes ``seconds`` to import; with ``pid_file``, it
+    first writes there its own pid and that of a ``sleep 600`` it starts."""
+    pids = (f"with open({str(pid_file)!r}, 'w') as out:\n"
+            "    out.write(f\"{os.getpid()} {subprocess.Popen(['sleep', '600']).pid}\")") if pid_file else ""
+    return DEAF_TO_THE_IMPORT_TIMEOUT.replace("PIDS", pids).replace("SECONDS", str(seconds))
 
 
 def dag_source(template: str, **values) -> str:
@@ -75,3 +102,88 @@ def poll(check, seconds: float = 60, every: float = 0.2):
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up after {seconds}s waiting for {check}")
         time.sleep(every)
+
+
+# --- the DAGs folder and the database, read back and restored (DAG-file tests) ---
+
+def folder_files() -> dict[str, bytes]:
+    """Every file in the DAGs folder but compiled bytecode, with its content."""
+    return {
+        str(path.relative_to(DAGS_FOLDER)): path.read_bytes()
+        for path in DAGS_FOLDER.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def upload_leftovers() -> list[str]:
+    """Anything an upload left in the DAGs folder, compiled bytecode included."""
+    from rest_api_plugin.services.dag_upload import UPLOAD_PREFIX
+
+    marker = UPLOAD_PREFIX.strip("._")
+    return [str(path) for path in DAGS_FOLDER.rglob("*") if marker in path.name]
+
+
+def db_state() -> dict:
+    from airflow.models import DagModel, DagRun, TaskInstance
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {
+            "dags": {m.dag_id: (m.fileloc, m.is_active, m.is_paused, m.description) for m in session.query(DagModel)},
+            "serialized": {s.dag_id: s.dag_hash for s in session.query(SerializedDagModel)},
+            "runs": sorted((r.dag_id, r.run_id, r.state) for r in session.query(DagRun)),
+            "tis": sorted((t.dag_id, t.run_id, t.task_id, t.state) for t in session.query(TaskInstance)),
+        }
+
+
+def backups() -> set[Path]:
+    from rest_api_plugin.dag_folder import backup_folder
+
+    return set(backup_folder().iterdir())
+
+
+@contextmanager
+def dag_files_restored():
+    """Afterwards, the DAGs folder, the database and the backup folder are as they were before."""
+    files_before = folder_files()
+    bytecode_before = set(DAGS_FOLDER.rglob("__pycache__/*"))
+    originals_before = {dag_id: db_state()["dags"].get(dag_id) for dag_id in ORIGINAL_DAGS}
+    backups_before = backups()
+    try:
+        yield
+    finally:
+        restore(files_before, bytecode_before, originals_before, backups_before)
+
+
+def restore(files_before, bytecode_before, originals_before, backups_before) -> None:
+    """Remove the files and DAGs created since, put changed files and the sample DAGs back."""
+    from airflow.models import DagBag, DagModel, DagRun, TaskInstance
+    from airflow.utils.session import create_session
+
+    for path in sorted(DAGS_FOLDER.rglob("*"), reverse=True):
+        relative = str(path.relative_to(DAGS_FOLDER))
+        if "__pycache__" in path.parts:
+            continue
+        if path.is_file() and relative not in files_before:
+            path.unlink()
+        elif path.is_dir() and not any(key.startswith(relative + os.sep) for key in files_before):
+            shutil.rmtree(path)  # with the bytecode cache parsing left in it
+    for path in set(DAGS_FOLDER.rglob("__pycache__/*")) - bytecode_before:
+        path.unlink()
+    for relative, content in files_before.items():
+        path = DAGS_FOLDER / relative
+        if not path.is_file() or path.read_bytes() != content:
+            path.write_bytes(content)
+    with create_session() as session:
+        created = [m.dag_id for m in session.query(DagModel).filter(DagModel.dag_id.notin_(ORIGINAL_DAGS))]
+        session.query(TaskInstance).filter(TaskInstance.dag_id.in_(created)).delete(synchronize_session=False)
+        session.query(DagRun).filter(DagRun.dag_id.in_(created)).delete(synchronize_session=False)
+    forget_dag(*created)
+    if {dag_id: db_state()["dags"].get(dag_id) for dag_id in ORIGINAL_DAGS} != originals_before:
+        DagBag(str(SAMPLE_FILE), include_examples=False).sync_to_db()
+        with create_session() as session:
+            session.query(DagModel).filter(DagModel.dag_id.in_(ORIGINAL_DAGS)).update(
+                {DagModel.is_active: True}, synchronize_session=False)
+    for backup in backups() - backups_before:
+        backup.unlink()
