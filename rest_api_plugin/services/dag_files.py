@@ -1,15 +1,20 @@
 """DAG files: deploy_dag (upload), delete_dag, refresh_dag and refresh_all_dags.
 
 DAG files are parsed and stored by the DAG processor child (``dag_parsing``), never in the webserver; this
-module works between the child's runs: what the database knows, the files themselves, the answers.
+module decides, between the child's runs, whether the caller may make the change. A file change needs, per
+DAG (``security.may_access_dag``): edit (PUT) on each DAG the file defines that exists already and on each
+DAG the file it replaces defined, create (POST) for each new DAG id; a file that defines no DAG at all is a
+module any DAG file may import, so writing it needs edit access on every DAG. Deleting a file needs delete
+access on every DAG it defines; refresh_all_dags needs edit access on every DAG.
 """
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from rest_api_plugin import dag_folder, dag_parsing
-from rest_api_plugin.errors import BadRequest, Conflict, NotFound
+from rest_api_plugin import dag_folder, dag_parsing, security
+from rest_api_plugin.errors import BadRequest, Conflict, Forbidden, NotFound
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import dag_upload
 from rest_api_plugin.services.dags import get_dag_model
@@ -81,9 +86,18 @@ def not_installed(name: str, import_errors: dict[str, str]) -> BadRequest:
 # --- what a change needs ---
 
 def authorize_file_change(identity, defines: set[str], replaces: set[str]) -> set[str]:
-    """The DAG ids the change may touch: those the file defines, and those of the file it replaces."""
+    """The DAG ids the change may touch, once the caller is checked for each (403 otherwise): edit on the
+    DAGs it defines that exist and on those it replaces, create on new ids."""
     existing = existing_dag_ids(defines)
     edits, creates = (defines & existing) | replaces, defines - existing
+    refused = [f"edit DAG {dag_id}" for dag_id in sorted(edits) if not security.may_access_dag(identity, "PUT", dag_id)]
+    refused += [f"create DAG {dag_id}" for dag_id in sorted(creates)
+                if not security.may_access_dag(identity, "POST", dag_id)]
+    if not defines and not replaces and not security.may_access_dag(identity, "PUT"):
+        refused.append("write a file that defines no DAG (any DAG file may import it): that needs edit access "
+                       "on every DAG")
+    if refused:
+        raise Forbidden(f"User {identity.name} may not {'; '.join(refused)}: nothing was changed")
     return edits | creates
 
 
@@ -175,8 +189,9 @@ def delete_dag(args: dict, ctx: CallContext) -> Result:
 
 
 def removable_file(identity, dag_id: str, fileloc: str | None, others: set[str]) -> Path:
-    """The DAG's file, if it is a .py file in the DAGs folder that defines this DAG and no other (by the
-    database, then by parsing it in the child)."""
+    """The DAG's file, if it is a .py file in the DAGs folder that defines this DAG and no other, and the
+    caller may delete every DAG it defines (by the database, then by parsing it in the child)."""
+    authorize_deletion(identity, others)
     if others:
         raise Conflict(f"The file of DAG {dag_id} also defines {', '.join(sorted(others))}: it was not deleted")
     path = dag_folder.inside_dags_folder(fileloc) if fileloc else None
@@ -187,16 +202,25 @@ def removable_file(identity, dag_id: str, fileloc: str | None, others: set[str])
     if checked.import_errors:
         raise Conflict(f"The file {shown} has import errors, so what it defines is unknown: not deleted",
                        data={"import_errors": checked.import_errors})
+    authorize_deletion(identity, set(checked.dag_ids))
     if set(checked.dag_ids) != {dag_id}:
         defined = ", ".join(checked.dag_ids) or "no DAG"
         raise Conflict(f"The file {shown} defines {defined}, not only {dag_id}: not deleted")
     return path
 
 
+def authorize_deletion(identity, dag_ids: set[str]) -> None:
+    refused = sorted(dag_id for dag_id in dag_ids if not security.may_access_dag(identity, "DELETE", dag_id))
+    if refused:
+        raise Forbidden(f"User {identity.name} may not delete DAG {', '.join(refused)}, which the same file "
+                        "defines: nothing was deleted")
+
+
 # --- refresh_dag, refresh_all_dags ---
 
 def refresh_dag(args: dict, ctx: CallContext) -> Result:
-    """Store the DAG's file again."""
+    """Store the DAG's file again: edit access on every DAG the database places in it, create access for
+    new DAG ids it defines now."""
     from airflow.utils.session import create_session
 
     dag_id = args["dag_id"]
@@ -218,8 +242,10 @@ def refresh_dag(args: dict, ctx: CallContext) -> Result:
 
 
 def refresh_all_dags(args: dict, ctx: CallContext) -> Result:
-    """Parse the whole DAGs folder into the database; DAGs whose files are gone, or whose files no longer
-    define them, become inactive."""
+    """Parse the whole DAGs folder into the database (edit access on every DAG); DAGs whose files are gone,
+    or whose files no longer define them, become inactive."""
+    if not security.may_access_dag(ctx.identity, "PUT"):
+        raise Forbidden(f"User {ctx.identity.name} may not refresh all DAGs: that needs edit access on every DAG")
     published = dag_parsing.publish_folder()
     errors = published.import_errors
     lines = [f"All DAGs are now fresh as a daisy: {len(published.dag_ids)} DAG(s) from the DAGs folder"]
