@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rest_api_plugin import config
@@ -61,6 +63,15 @@ def without_dags_folder(text: str) -> str:
     return text
 
 
+def active_dag_ids_in_file(session, path: str | os.PathLike) -> set[str]:
+    """The active DAGs the database places in the file ``path`` (however its ``fileloc`` is spelled)."""
+    from airflow.models import DagModel
+
+    real = os.path.realpath(path)
+    rows = session.query(DagModel.dag_id, DagModel.fileloc).filter(DagModel.is_active.is_(True))
+    return {dag_id for dag_id, fileloc in rows if fileloc and os.path.realpath(fileloc) == real}
+
+
 def backup_folder() -> Path:
     """Replaced and deleted DAG files are kept here (created when missing): outside the DAGs folder, so they
     are never parsed."""
@@ -71,6 +82,24 @@ def backup_folder() -> Path:
         raise Misconfigured(f"The DAG backup folder ([rest_api_plugin] dag_backup_folder) cannot be created "
                             f"({type(err).__name__}): no DAG file was changed")
     return folder
+
+
+def back_up(path: Path) -> Path:
+    """A copy of ``path`` in the backup folder, named after it and the time."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    backup = backup_folder() / f"{path.name}.{stamp}.bak"
+    try:
+        shutil.copy2(path, backup)
+    except OSError as err:
+        raise Misconfigured(f"The DAG backup folder ([rest_api_plugin] dag_backup_folder) is not writable "
+                            f"({type(err).__name__}): no DAG file was changed")
+    return backup
+
+
+def put_back(backup: Path, path: Path) -> None:
+    """``path`` as it was when ``backup`` was made; the backup is no longer needed."""
+    shutil.copy2(backup, path)
+    backup.unlink()
 
 
 def forget_bytecode(path: str | os.PathLike) -> None:

@@ -151,6 +151,8 @@ def publish(request: dict) -> dict:
     from airflow.models import DagModel
     from airflow.utils.session import create_session
 
+    from rest_api_plugin import dag_folder
+
     path = request["file"]
     bag = parse([path])
     report = {"dag_ids": sorted(bag.dag_ids), "import_errors": named_errors(bag.import_errors), "unauthorized": [],
@@ -159,7 +161,9 @@ def publish(request: dict) -> dict:
     if required and not bag.import_errors and required not in bag.dag_ids:
         return report
     with create_session() as session:
-        gone = [] if bag.import_errors else active_dags_of_file(session, path, besides=bag.dag_ids)
+        gone = []  # the DAGs the file no longer defines; if it fails to import, nobody knows: they stay
+        if not bag.import_errors:
+            gone = sorted(dag_folder.active_dag_ids_in_file(session, path) - set(bag.dag_ids))
         report["unauthorized"] = sorted(set(bag.dag_ids).union(gone) - set(request["authorized"]))
         if report["unauthorized"]:
             return report
@@ -169,16 +173,6 @@ def publish(request: dict) -> dict:
         report.update(written=True, deactivated=gone, paused=apply_pause(session, bag, request.get("pause")),
                       import_errors=named_errors(bag.import_errors))  # with serialization errors, if any
     return report
-
-
-def active_dags_of_file(session, path: str, besides) -> list[str]:
-    """DAGs the database places in ``path`` that are active, other than ``besides``."""
-    from airflow.models import DagModel
-
-    real = os.path.realpath(path)
-    query = session.query(DagModel.dag_id, DagModel.fileloc).filter(DagModel.is_active.is_(True))
-    return sorted(dag_id for dag_id, fileloc in query if fileloc and os.path.realpath(fileloc) == real
-                  and dag_id not in besides)
 
 
 def store(bag, session) -> None:

@@ -90,7 +90,8 @@ def authorize_file_change(identity, defines: set[str], replaces: set[str]) -> se
     DAGs it defines that exist and on those it replaces, create on new ids."""
     existing = existing_dag_ids(defines)
     edits, creates = (defines & existing) | replaces, defines - existing
-    refused = [f"edit DAG {dag_id}" for dag_id in sorted(edits) if not security.may_access_dag(identity, "PUT", dag_id)]
+    refused = [f"edit DAG {dag_id}" for dag_id in sorted(edits)
+               if not security.may_access_dag(identity, "PUT", dag_id)]
     refused += [f"create DAG {dag_id}" for dag_id in sorted(creates)
                 if not security.may_access_dag(identity, "POST", dag_id)]
     if not defines and not replaces and not security.may_access_dag(identity, "PUT"):
@@ -116,13 +117,10 @@ def publish(identity, path: str, authorized: set[str], **options) -> dag_parsing
 
 def dag_ids_in_file(path) -> set[str]:
     """The active DAGs the database places in ``path``."""
-    from airflow.models import DagModel
     from airflow.utils.session import create_session
 
-    real = os.path.realpath(path)
     with create_session() as session:
-        rows = session.query(DagModel.dag_id, DagModel.fileloc).filter(DagModel.is_active.is_(True))
-        return {dag_id for dag_id, fileloc in rows if fileloc and os.path.realpath(fileloc) == real}
+        return dag_folder.active_dag_ids_in_file(session, path)
 
 
 def existing_dag_ids(dag_ids: set[str]) -> set[str]:
@@ -167,14 +165,14 @@ def delete_dag(args: dict, ctx: CallContext) -> Result:
         others = {m.dag_id for m in session.query(DagModel).filter(
             DagModel.fileloc == fileloc, DagModel.dag_id != dag_id, DagModel.is_active.is_(True))}
     path = removable_file(ctx.identity, dag_id, fileloc, others) if args["delete_file"] else None
-    backup = dag_upload.back_up(path) if path else None
+    backup = dag_folder.back_up(path) if path else None
     if path:
         path.unlink()
     try:
         count = airflow_delete_dag(dag_id)
     except Exception as err:
         if path:
-            dag_upload.Installed(target=path, backup=backup).roll_back()
+            dag_folder.put_back(backup, path)
         if isinstance(err, DagNotFound):
             raise NotFound(f"The DAG ID '{dag_id}' does not exist")
         if isinstance(err, AirflowException):

@@ -1,15 +1,13 @@
-"""The file side of deploy_dag: receive the upload, stage it in the DAGs folder, install it atomically, keep a
-backup of what it replaces, and put things back when publishing it fails. No DAG code runs here.
+"""The file side of deploy_dag: receive the upload, stage it in the DAGs folder, install it atomically (with
+a backup of what it replaces), and put things back when publishing it fails. No DAG code runs here.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -41,8 +39,7 @@ class Installed:
     def roll_back(self) -> None:
         """Put back the file it replaced, or remove it if it was new."""
         if self.backup:
-            shutil.copy2(self.backup, self.target)
-            self.backup.unlink()
+            dag_folder.put_back(self.backup, self.target)
         else:
             self.target.unlink(missing_ok=True)
 
@@ -106,7 +103,7 @@ def install(staged_file: Path, upload: Upload, force: bool) -> Installed:
     target = upload.target
     try:
         if force:
-            backup = back_up(target) if target.exists() else None
+            backup = dag_folder.back_up(target) if target.exists() else None
             os.replace(staged_file, target)
             return Installed(target=target, backup=backup)
         try:
@@ -116,18 +113,6 @@ def install(staged_file: Path, upload: Upload, force: bool) -> Installed:
         return Installed(target=target, backup=None)
     except OSError as err:
         raise not_writable(err)
-
-
-def back_up(path: Path) -> Path:
-    """A copy of ``path`` in the backup folder, named after it and the time."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    backup = dag_folder.backup_folder() / f"{path.name}.{stamp}.bak"
-    try:
-        shutil.copy2(path, backup)
-    except OSError as err:
-        raise Misconfigured(f"The DAG backup folder ([rest_api_plugin] dag_backup_folder) is not writable "
-                            f"({type(err).__name__}): no DAG file was changed")
-    return backup
 
 
 def not_writable(err: OSError) -> Misconfigured:
