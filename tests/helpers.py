@@ -143,12 +143,18 @@ def backups() -> set[Path]:
     return set(backup_folder().iterdir())
 
 
+def sample_dags_state() -> dict:
+    """The sample DAGs' rows and their serialized versions."""
+    state = db_state()
+    return {dag_id: (state["dags"].get(dag_id), state["serialized"].get(dag_id)) for dag_id in ORIGINAL_DAGS}
+
+
 @contextmanager
 def dag_files_restored():
     """Afterwards, the DAGs folder, the database and the backup folder are as they were before."""
     files_before = folder_files()
     bytecode_before = set(DAGS_FOLDER.rglob("__pycache__/*"))
-    originals_before = {dag_id: db_state()["dags"].get(dag_id) for dag_id in ORIGINAL_DAGS}
+    originals_before = sample_dags_state()
     backups_before = backups()
     try:
         yield
@@ -159,6 +165,7 @@ def dag_files_restored():
 def restore(files_before, bytecode_before, originals_before, backups_before) -> None:
     """Remove the files and DAGs created since, put changed files and the sample DAGs back."""
     from airflow.models import DagBag, DagModel, DagRun, TaskInstance
+    from airflow.models.serialized_dag import SerializedDagModel
     from airflow.utils.session import create_session
 
     for path in sorted(DAGS_FOLDER.rglob("*"), reverse=True):
@@ -180,10 +187,16 @@ def restore(files_before, bytecode_before, originals_before, backups_before) -> 
         session.query(TaskInstance).filter(TaskInstance.dag_id.in_(created)).delete(synchronize_session=False)
         session.query(DagRun).filter(DagRun.dag_id.in_(created)).delete(synchronize_session=False)
     forget_dag(*created)
-    if {dag_id: db_state()["dags"].get(dag_id) for dag_id in ORIGINAL_DAGS} != originals_before:
-        DagBag(str(SAMPLE_FILE), include_examples=False).sync_to_db()
+    if sample_dags_state() != originals_before:
+        bag = DagBag(str(SAMPLE_FILE), include_examples=False)
         with create_session() as session:
-            session.query(DagModel).filter(DagModel.dag_id.in_(ORIGINAL_DAGS)).update(
-                {DagModel.is_active: True}, synchronize_session=False)
+            for dag in bag.dags.values():  # even if stored less than min_serialized_dag_update_interval ago
+                SerializedDagModel.write_dag(dag, min_update_interval=None, session=session)
+        bag.sync_to_db()
+        with create_session() as session:
+            for dag_id, ((_, is_active, is_paused, _), _) in originals_before.items():
+                session.query(DagModel).filter(DagModel.dag_id == dag_id).update(
+                    {DagModel.is_active: is_active, DagModel.is_paused: is_paused}, synchronize_session=False)
+        assert sample_dags_state() == originals_before, "the sample DAGs could not be put back"
     for backup in backups() - backups_before:
         backup.unlink()
