@@ -21,8 +21,8 @@ HELP: dict[str, str] = {
     "conf": "The run's configuration: a JSON object, URL-encoded in a query string.",
     "replace_microseconds": "Zero the microseconds of the logical date. Unset: a generated date loses them "
     "(as `airflow dags trigger`), a given date keeps them.",
-    "subdir": "A file or folder inside the DAGs folder. Accepted for old clients where DAGs are read from the "
-    "database.",
+    "subdir": "A file or folder inside the DAGs folder (for scheduler, only the DAGs folder itself). Accepted "
+    "for old clients where DAGs are read from the database.",
     "report": "Add the DAG files' import errors (the DAG bag's loading report).",
     "paused": "Only paused (true) or only active (false) DAGs.",
     "tree": "Draw the tasks as a dependency tree.",

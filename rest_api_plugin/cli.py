@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 import sys
 from dataclasses import dataclass
@@ -38,6 +39,17 @@ ENVIRONMENT_NAMES = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ"
                      "VIRTUAL_ENV", "KRB5CCNAME", "KRB5_CONFIG", "KRB5_KTNAME", "SSL_CERT_FILE",
                      "REQUESTS_CA_BUNDLE"}
 ENVIRONMENT_PREFIXES = ("AIRFLOW", "LC_")
+
+# Settings of the webserver that a process running DAG code must not read: the key that signs its sessions,
+# the plugin's token, and on Airflow 3 the API server's signing keys. Each may come from airflow.cfg or from
+# AIRFLOW__SECTION__KEY, or its _CMD and _SECRET variants: see child_environment_without_secrets.
+WEBSERVER_SECRETS = (
+    ("webserver", "secret_key"),
+    ("rest_api_plugin", "rest_api_plugin_expected_http_token"),
+    ("webserver", "rest_api_plugin_expected_http_token"),
+    ("api_auth", "jwt_secret"),
+    ("api", "secret_key"),
+)
 
 # What every Airflow process prints while it loads, on Airflow 2.11 (checked on `tasks test`, `tasks run` and
 # `dags backfill`): on stdout, log lines of its loading modules, e.g.
@@ -120,8 +132,8 @@ def serve_logs_command() -> list[str]:
     return list(SERVE_LOGS_PROGRAM)
 
 
-def child_environment() -> dict[str, str]:
-    """Only the variables Airflow and Python need; nothing else of the webserver's environment."""
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Only the variables Airflow and Python need (and ``extra``); nothing else of the webserver's environment."""
     env = {
         name: value
         for name, value in os.environ.items()
@@ -134,6 +146,23 @@ def child_environment() -> dict[str, str]:
     env["PYTHONIOENCODING"] = "utf-8"
     # plain log lines in the job's files (Airflow 2.9 colours them even when stdout is not a terminal)
     env["AIRFLOW__LOGGING__COLORED_CONSOLE_LOG"] = "False"
+    env.update(extra or {})
+    return env
+
+
+def child_environment_without_secrets(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """``child_environment`` for a process that runs DAG code (the DAG processor child): what Airflow needs to
+    parse and store DAGs (database, fernet key, DAGs folder, AIRFLOW_HOME...), but none of WEBSERVER_SECRETS.
+
+    Each is overridden with a random value, which Airflow's configuration reads before airflow.cfg and before
+    the _CMD and _SECRET variants; the variants are dropped too.
+    """
+    env = child_environment(extra)
+    for section, key in WEBSERVER_SECRETS:
+        name = f"AIRFLOW__{section.upper()}__{key.upper()}"
+        env.pop(f"{name}_CMD", None)
+        env.pop(f"{name}_SECRET", None)
+        env[name] = secrets.token_urlsafe(32)
     return env
 
 

@@ -7,8 +7,11 @@ original plugin's documentation put the token), so both spellings keep working.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from airflow.configuration import conf
+from airflow.configuration import AIRFLOW_HOME, conf
+
+from rest_api_plugin.errors import Misconfigured
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +151,24 @@ def max_jobs() -> int:
 def webserver_workers() -> int:
     """Airflow's ``[webserver] workers``: how many gunicorn workers answer requests."""
     return conf.getint("webserver", "workers", fallback=4)
+DEFAULT_DEPLOY_DAG_MAX_BYTES = 1024 * 1024
+
+
+def deploy_dag_max_bytes() -> int:
+    """The largest DAG file deploy_dag accepts; a value that is not a positive whole number is refused."""
+    value = _get("deploy_dag_max_bytes")
+    if value is None:
+        return DEFAULT_DEPLOY_DAG_MAX_BYTES
+    try:
+        limit = int(value.strip())
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise Misconfigured(f"The setting [rest_api_plugin] deploy_dag_max_bytes must be a positive whole number "
+                            f"of bytes, not {value!r}")
+    return limit
+
+
+def dag_backup_folder() -> Path:
+    """Where replaced and deleted DAG files are kept (by default AIRFLOW_HOME/rest_api_plugin_dag_backups)."""
+    return Path(_get("dag_backup_folder") or Path(AIRFLOW_HOME) / "rest_api_plugin_dag_backups").expanduser()

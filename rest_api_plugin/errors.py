@@ -64,3 +64,7 @@ def is_database_unavailable(err: BaseException) -> bool:
     if isinstance(err, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)):
         return True
     return isinstance(err, exc.DBAPIError) and bool(err.connection_invalidated)
+class Misconfigured(ApiError):
+    """A setting or a folder the operator controls is wrong: the message names it, so they can fix it."""
+
+    status = 500

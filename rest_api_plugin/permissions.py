@@ -2,6 +2,9 @@
 
 One action per endpoint (``can_trigger_dag``...) on one resource (``REST API Plugin``). Admin gets all;
 ``read_roles`` get the read-only endpoints, ``write_roles`` get every endpoint. Idempotent.
+
+Deploying a file that defines a new DAG needs create access on it (``can_create`` on ``DAGs``, or on
+``DAG:<id>``), which Airflow's FAB roles do not have: Admin and the ``write_roles`` get it here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ AIRFLOW_DEFAULT_ROLES = ("Admin", "Op", "User", "Viewer", "Public")
 
 MENU_ACCESS = "menu_access"
 MENU_ITEM = "REST API"
+CREATE_DAGS = ("can_create", "DAGs")  # airflow.security.permissions: ACTION_CAN_CREATE, RESOURCE_DAG
 
 
 def sync(security_manager) -> None:
@@ -26,11 +30,13 @@ def sync(security_manager) -> None:
         for endpoint in registry.ENDPOINTS
     }
     menu = security_manager.create_permission(MENU_ACCESS, MENU_ITEM)
+    create_dags = security_manager.create_permission(*CREATE_DAGS)
     grants = {"Admin": list(registry.BY_NAME)}
     for role_name in config.read_roles():
         grants.setdefault(role_name, []).extend(e.name for e in registry.ENDPOINTS if e.read_only)
     for role_name in config.write_roles():
         grants.setdefault(role_name, []).extend(registry.BY_NAME)
+    writers = {"Admin", *config.write_roles()}
     for role_name, names in grants.items():
         role = security_manager.find_role(role_name)
         if role is None and role_name in AIRFLOW_DEFAULT_ROLES:
@@ -38,7 +44,8 @@ def sync(security_manager) -> None:
         if role is None:
             log.warning("REST API plugin: role %s does not exist; no permissions granted to it", role_name)
             continue
-        for permission in [menu, *(permissions[name] for name in dict.fromkeys(names))]:
+        extra = [create_dags] if role_name in writers else []
+        for permission in [menu, *extra, *(permissions[name] for name in dict.fromkeys(names))]:
             security_manager.add_permission_to_role(role, permission)
 
 

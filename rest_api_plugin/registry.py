@@ -517,7 +517,7 @@ ENDPOINTS += (
         cli_backed=False,
         example="dag_file=@my_dag.py&force=on&unpause=on",
         description="Upload a DAG file (multipart POST, file part dag_file; force, pause, unpause). It is "
-        "parsed before it is installed and written to the database at once.",
+        "parsed in a separate process before it is installed, and written to the database at once.",
         group=Group.DEPLOYMENT,
         schema=DeployDagSchema,
         handler=dag_files.deploy_dag,

@@ -12,6 +12,7 @@ import base64
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -157,3 +158,32 @@ def clean_db(request):
         session.query(Pool).filter(Pool.pool != Pool.DEFAULT_POOL_NAME).delete()
         session.query(DagModel).update({DagModel.is_paused: True})
     yield
+
+
+def python_program(code: str):
+    """``python -c code`` as a job's program: the job machinery under test, without the airflow allowlist."""
+    from rest_api_plugin import cli
+
+    return cli.Program(argv=[sys.executable, "-c", code], display=f"python -c {code!r}")
+
+
+@pytest.fixture
+def python_job(app):
+    """start(code, by="tests", dag_id=None) runs ``python -c code`` as a job started by user ``by`` (or by the
+    token, ``by="token"``), about DAG ``dag_id``. Whatever the test does, none is left running."""
+    from rest_api_plugin import jobs
+    from rest_api_plugin.security import Identity
+
+    started = []
+
+    def start(code: str, by: str = "tests", dag_id: str | None = None) -> dict:
+        identity = Identity(kind="token", name="token") if by == "token" else Identity(kind="header", name=by)
+        job = jobs.start("probe", python_program(code), identity, dag_id=dag_id)
+        started.append(job["job_id"])
+        return job
+
+    yield start
+    for job_id in started:
+        record = jobs.load(job_id)
+        if jobs.describe(record)["state"] == "running":
+            jobs.stop(record, requested_by="tests")

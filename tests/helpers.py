@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import sys
+import os
+import shutil
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 
 from tests.conftest import DAGS_FOLDER
+
+ORIGINAL_DAGS = ("sample_dag", "other_dag")  # what tests/dags/sample_dags.py defines
+SAMPLE_FILE = DAGS_FOLDER / "sample_dags.py"
 
 FAILING_DAG = """
 from datetime import datetime
@@ -29,6 +33,27 @@ with DAG(dag_id="{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, catc
          description="{description}"):
     EmptyOperator(task_id="only")
 """
+
+
+DEAF_TO_THE_IMPORT_TIMEOUT = """
+import os, signal, subprocess, time
+PIDS
+signal.signal(signal.SIGALRM, signal.SIG_IGN)  # deaf to Airflow's own import timeout
+deadline = time.monotonic() + SECONDS
+while time.monotonic() < deadline:
+    try:
+        time.sleep(1)
+    except BaseException:
+        pass
+"""
+
+
+def hanging_source(seconds: int, pid_file: Path | None = None) -> str:
+    """DAG-file code that ignores Airflow's import timeout and takes ``seconds`` to import; with ``pid_file``, it
+    first writes there its own pid and that of a ``sleep 600`` it starts."""
+    pids = (f"with open({str(pid_file)!r}, 'w') as out:\n"
+            "    out.write(f\"{os.getpid()} {subprocess.Popen(['sleep', '600']).pid}\")") if pid_file else ""
+    return DEAF_TO_THE_IMPORT_TIMEOUT.replace("PIDS", pids).replace("SECONDS", str(seconds))
 
 
 def dag_source(template: str, **values) -> str:
@@ -80,30 +105,99 @@ def poll(check, seconds: float = 60, every: float = 0.2):
         time.sleep(every)
 
 
-def python_program(code: str):
-    """``python -c code`` as a job's program: the job machinery under test, without the airflow allowlist."""
-    from rest_api_plugin import cli
+# --- the DAGs folder and the database, read back and restored (DAG-file tests) ---
 
-    return cli.Program(argv=[sys.executable, "-c", code], display=f"python -c {code!r}")
+def folder_files() -> dict[str, bytes]:
+    """Every file in the DAGs folder but compiled bytecode, with its content."""
+    return {
+        str(path.relative_to(DAGS_FOLDER)): path.read_bytes()
+        for path in DAGS_FOLDER.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
 
 
-@pytest.fixture
-def python_job(app):
-    """start(code, by="tests", dag_id=None) runs ``python -c code`` as a job started by user ``by`` (or by the
-    token, ``by="token"``), about DAG ``dag_id``. Whatever the test does, none is left running."""
-    from rest_api_plugin import jobs
-    from rest_api_plugin.security import Identity
+def upload_leftovers() -> list[str]:
+    """Anything an upload left in the DAGs folder, compiled bytecode included."""
+    from rest_api_plugin.services.dag_upload import UPLOAD_PREFIX
 
-    started = []
+    marker = UPLOAD_PREFIX.strip("._")
+    return [str(path) for path in DAGS_FOLDER.rglob("*") if marker in path.name]
 
-    def start(code: str, by: str = "tests", dag_id: str | None = None) -> dict:
-        identity = Identity(kind="token", name="token") if by == "token" else Identity(kind="header", name=by)
-        job = jobs.start("probe", python_program(code), identity, dag_id=dag_id)
-        started.append(job["job_id"])
-        return job
 
-    yield start
-    for job_id in started:
-        record = jobs.load(job_id)
-        if jobs.describe(record)["state"] == "running":
-            jobs.stop(record, requested_by="tests")
+def db_state() -> dict:
+    from airflow.models import DagModel, DagRun, TaskInstance
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {
+            "dags": {m.dag_id: (m.fileloc, m.is_active, m.is_paused, m.description) for m in session.query(DagModel)},
+            "serialized": {s.dag_id: s.dag_hash for s in session.query(SerializedDagModel)},
+            "runs": sorted((r.dag_id, r.run_id, r.state) for r in session.query(DagRun)),
+            "tis": sorted((t.dag_id, t.run_id, t.task_id, t.state) for t in session.query(TaskInstance)),
+        }
+
+
+def backups() -> set[Path]:
+    from rest_api_plugin.dag_folder import backup_folder
+
+    return set(backup_folder().iterdir())
+
+
+def sample_dags_state() -> dict:
+    """The sample DAGs' rows and their serialized versions."""
+    state = db_state()
+    return {dag_id: (state["dags"].get(dag_id), state["serialized"].get(dag_id)) for dag_id in ORIGINAL_DAGS}
+
+
+@contextmanager
+def dag_files_restored():
+    """Afterwards, the DAGs folder, the database and the backup folder are as they were before."""
+    files_before = folder_files()
+    bytecode_before = set(DAGS_FOLDER.rglob("__pycache__/*"))
+    originals_before = sample_dags_state()
+    backups_before = backups()
+    try:
+        yield
+    finally:
+        restore(files_before, bytecode_before, originals_before, backups_before)
+
+
+def restore(files_before, bytecode_before, originals_before, backups_before) -> None:
+    """Remove the files and DAGs created since, put changed files and the sample DAGs back."""
+    from airflow.models import DagBag, DagModel, DagRun, TaskInstance
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
+    for path in sorted(DAGS_FOLDER.rglob("*"), reverse=True):
+        relative = str(path.relative_to(DAGS_FOLDER))
+        if "__pycache__" in path.parts:
+            continue
+        if path.is_file() and relative not in files_before:
+            path.unlink()
+        elif path.is_dir() and not any(key.startswith(relative + os.sep) for key in files_before):
+            shutil.rmtree(path)  # with the bytecode cache parsing left in it
+    for path in set(DAGS_FOLDER.rglob("__pycache__/*")) - bytecode_before:
+        path.unlink()
+    for relative, content in files_before.items():
+        path = DAGS_FOLDER / relative
+        if not path.is_file() or path.read_bytes() != content:
+            path.write_bytes(content)
+    with create_session() as session:
+        created = [m.dag_id for m in session.query(DagModel).filter(DagModel.dag_id.notin_(ORIGINAL_DAGS))]
+        session.query(TaskInstance).filter(TaskInstance.dag_id.in_(created)).delete(synchronize_session=False)
+        session.query(DagRun).filter(DagRun.dag_id.in_(created)).delete(synchronize_session=False)
+    forget_dag(*created)
+    if sample_dags_state() != originals_before:
+        bag = DagBag(str(SAMPLE_FILE), include_examples=False)
+        with create_session() as session:
+            for dag in bag.dags.values():  # even if stored less than min_serialized_dag_update_interval ago
+                SerializedDagModel.write_dag(dag, min_update_interval=None, session=session)
+        bag.sync_to_db()
+        with create_session() as session:
+            for dag_id, ((_, is_active, is_paused, _), _) in originals_before.items():
+                session.query(DagModel).filter(DagModel.dag_id == dag_id).update(
+                    {DagModel.is_active: is_active, DagModel.is_paused: is_paused}, synchronize_session=False)
+        assert sample_dags_state() == originals_before, "the sample DAGs could not be put back"
+    for backup in backups() - backups_before:
+        backup.unlink()

@@ -8,18 +8,32 @@ Error answers are checked to change nothing by reading the folder and the databa
 from __future__ import annotations
 
 import io
+import json
 import os
+import socket
 import stat
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import AIRFLOW_HOME, DAGS_FOLDER
-from tests.helpers import SIMPLE_DAG, dag_model, dag_source, forget_dag, write_dag_file
+from tests.helpers import (
+    ORIGINAL_DAGS,
+    SIMPLE_DAG,
+    backups,
+    dag_files_restored,
+    dag_model,
+    dag_source,
+    db_state,
+    folder_files,
+    hanging_source,
+    poll,
+    upload_leftovers,
+    write_dag_file,
+)
 
-ORIGINAL_DAGS = ("sample_dag", "other_dag")
-SAMPLE_FILE = DAGS_FOLDER / "sample_dags.py"
 
 TASKS_DAG = """
 from datetime import datetime
@@ -55,45 +69,6 @@ def tasks_dag(dag_id: str, task_ids: list[str], description: str = "tasks") -> s
     return dag_source(TASKS_DAG, dag_id=dag_id, task_ids=repr(task_ids), description=description)
 
 
-# --- reading the world back ---
-
-def folder_files() -> dict[str, bytes]:
-    """Every file in the DAGs folder but compiled bytecode, with its content."""
-    return {
-        str(path.relative_to(DAGS_FOLDER)): path.read_bytes()
-        for path in DAGS_FOLDER.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    }
-
-
-def upload_leftovers() -> list[str]:
-    """Anything an upload left in the DAGs folder, compiled bytecode included."""
-    from rest_api_plugin.services.dag_files import UPLOAD_PREFIX
-
-    marker = UPLOAD_PREFIX.strip("._")
-    return [str(path) for path in DAGS_FOLDER.rglob("*") if marker in path.name]
-
-
-def db_state() -> dict:
-    from airflow.models import DagModel, DagRun, TaskInstance
-    from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return {
-            "dags": {m.dag_id: (m.fileloc, m.is_active, m.is_paused, m.description) for m in session.query(DagModel)},
-            "serialized": {s.dag_id: s.dag_hash for s in session.query(SerializedDagModel)},
-            "runs": sorted((r.dag_id, r.run_id, r.state) for r in session.query(DagRun)),
-            "tis": sorted((t.dag_id, t.run_id, t.task_id, t.state) for t in session.query(TaskInstance)),
-        }
-
-
-def backups() -> set[Path]:
-    from rest_api_plugin.services.dag_files import backup_folder
-
-    return set(backup_folder().iterdir())
-
-
 def listed_dags(call) -> list[str]:
     body = call("list_dags").get_json()
     assert body["status"] == "OK", body
@@ -120,11 +95,11 @@ def assert_ok(response) -> dict:
     return body
 
 
-def deploy(call, name: str, content, query: dict | None = None, **fields):
+def deploy(call, name: str, content, query: dict | None = None, who: str = "token", **fields):
     if isinstance(content, str):
         content = content.encode()
     data = {"dag_file": (io.BytesIO(content), name), **fields}
-    return call("deploy_dag", method="POST", data=data, **(query or {}))
+    return call("deploy_dag", who=who, method="POST", data=data, **(query or {}))
 
 
 def deploy_raw_name(call, name: str, content: str):
@@ -170,40 +145,8 @@ def module_leaves_nothing_behind(app):
 @pytest.fixture(autouse=True)
 def restore_dags_folder(app):
     """Put the DAGs folder, the database and the backup folder back as the test found them."""
-    from airflow.models import DagBag, DagModel, DagRun, TaskInstance
-    from airflow.utils.session import create_session
-
-    files_before = folder_files()
-    bytecode_before = set(DAGS_FOLDER.rglob("__pycache__/*"))
-    originals_before = {dag_id: db_state()["dags"].get(dag_id) for dag_id in ORIGINAL_DAGS}
-    backups_before = backups()
-    yield
-    for path in sorted(DAGS_FOLDER.rglob("*"), reverse=True):
-        relative = str(path.relative_to(DAGS_FOLDER))
-        if "__pycache__" in path.parts:
-            continue
-        if path.is_file() and relative not in files_before:
-            path.unlink()
-        elif path.is_dir() and not any(key.startswith(relative + os.sep) for key in files_before):
-            path.rmdir()
-    for path in set(DAGS_FOLDER.rglob("__pycache__/*")) - bytecode_before:
-        path.unlink()
-    for relative, content in files_before.items():
-        path = DAGS_FOLDER / relative
-        if not path.is_file() or path.read_bytes() != content:
-            path.write_bytes(content)
-    with create_session() as session:
-        created = [m.dag_id for m in session.query(DagModel).filter(DagModel.dag_id.notin_(ORIGINAL_DAGS))]
-        session.query(TaskInstance).filter(TaskInstance.dag_id.in_(created)).delete(synchronize_session=False)
-        session.query(DagRun).filter(DagRun.dag_id.in_(created)).delete(synchronize_session=False)
-    forget_dag(*created)
-    if {dag_id: db_state()["dags"].get(dag_id) for dag_id in ORIGINAL_DAGS} != originals_before:
-        DagBag(str(SAMPLE_FILE), include_examples=False).sync_to_db()
-        with create_session() as session:
-            session.query(DagModel).filter(DagModel.dag_id.in_(ORIGINAL_DAGS)).update(
-                {DagModel.is_active: True}, synchronize_session=False)
-    for backup in backups() - backups_before:
-        backup.unlink()
+    with dag_files_restored():
+        yield
 
 
 # --- deploy_dag ---
@@ -259,6 +202,7 @@ class TestDeployDag:
         before_files, before_db, before_backups = folder_files(), db_state(), backups()
         body = assert_error(deploy(call, "sample_dags.py", simple("sample_dag", "replaced"), **fields), 409)
         assert "force" in body["output"]
+        assert socket.gethostname() not in body["output"] and str(DAGS_FOLDER) not in body["output"]
         assert folder_files() == before_files and db_state() == before_db and backups() == before_backups
         assert upload_leftovers() == []
 
@@ -286,7 +230,7 @@ class TestDeployDag:
         assert list(errors) == ["broken_dag.py"]
         expected = "rest_api_plugin_no_such_module_42" if error == MISSING_IMPORT else "SyntaxError"
         assert expected in errors["broken_dag.py"] and expected in body["output"]
-        from rest_api_plugin.services.dag_files import UPLOAD_PREFIX
+        from rest_api_plugin.services.dag_upload import UPLOAD_PREFIX
 
         assert UPLOAD_PREFIX not in body["output"]  # the temporary file's name is not shown
         assert folder_files() == before_files and db_state() == before_db
@@ -332,12 +276,43 @@ class TestDeployDag:
         content = simple("sized_dag").encode()
         monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__DEPLOY_DAG_MAX_BYTES", str(len(content) - 1))
         before_files, before_db = folder_files(), db_state()
-        body = assert_error(deploy(call, "sized_dag.py", content), 400)
-        assert str(len(content) - 1) in body["output"]
+        body = assert_error(deploy(call, "sized_dag.py", content), 413)
+        assert str(len(content) - 1) in body["output"] and "deploy_dag_max_bytes" in body["output"]
         assert folder_files() == before_files and db_state() == before_db
         monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__DEPLOY_DAG_MAX_BYTES", str(len(content)))
         assert_ok(deploy(call, "sized_dag.py", content))
         assert (DAGS_FOLDER / "sized_dag.py").read_bytes() == content
+
+    @pytest.mark.parametrize("setting", ["many", "-1", "0", "1.5"])
+    def test_a_bad_size_limit_setting_is_named(self, call, monkeypatch, setting):
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__DEPLOY_DAG_MAX_BYTES", setting)
+        before_files, before_db = folder_files(), db_state()
+        body = assert_error(deploy(call, "limit_dag.py", simple("limit_dag")), 500)
+        assert "deploy_dag_max_bytes" in body["output"] and repr(setting) in body["output"]
+        assert folder_files() == before_files and db_state() == before_db
+
+    @pytest.mark.parametrize("folder", ["missing", "a_file"])
+    def test_a_dags_folder_that_cannot_be_written_is_named(self, call, monkeypatch, tmp_path, folder):
+        broken = tmp_path / folder
+        if folder == "a_file":
+            broken.write_text("not a folder")
+        monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(broken))
+        before_db = db_state()
+        body = assert_error(deploy(call, "unwritten_dag.py", simple("unwritten_dag")), 500)
+        assert "[core] dags_folder" in body["output"] and "not writable" in body["output"]
+        assert str(broken) not in body["output"]
+        assert db_state() == before_db
+
+    def test_a_backup_folder_that_cannot_be_created_is_named(self, call, monkeypatch, tmp_path):
+        assert_ok(deploy(call, "backed_dag.py", simple("backed_dag", "first")))
+        (tmp_path / "a_file").write_text("not a folder")
+        before_files, before_db = folder_files(), db_state()
+        with monkeypatch.context() as patched:  # undone before the fixture that restores the folders looks
+            patched.setenv("AIRFLOW__REST_API_PLUGIN__DAG_BACKUP_FOLDER", str(tmp_path / "a_file" / "backups"))
+            body = assert_error(deploy(call, "backed_dag.py", simple("backed_dag", "second"), force="on"), 500)
+        assert "dag_backup_folder" in body["output"] and str(tmp_path) not in body["output"]
+        assert folder_files() == before_files and db_state() == before_db
+        assert upload_leftovers() == []
 
     @pytest.mark.parametrize("how", ["no_file", "plain_field", "get", "empty_name"])
     def test_the_file_part_is_required(self, call, how):
@@ -357,15 +332,19 @@ class TestDeployDag:
         before_files, before_db = folder_files(), db_state()
         for fields in ({}, {"force": "on"}):
             body = assert_error(deploy(call, "intruder.py", simple("sample_dag", "intruder"), **fields), 409)
-            assert "sample_dag" in body["output"]
+            assert "sample_dag" in body["output"] and "sample_dags.py" in body["output"]
+            assert str(DAGS_FOLDER) not in body["output"]  # the other file by its path in the DAGs folder
+            assert body["data"]["defined_elsewhere"] == {"sample_dag": "sample_dags.py"}
         assert_error(deploy(call, "intruder.py", dag_source(TWO_DAGS, dag_ids=["fresh_dag", "other_dag"])), 409)
         assert folder_files() == before_files and db_state() == before_db
         assert upload_leftovers() == []
 
     def test_a_dag_id_defined_in_a_file_not_yet_parsed_is_refused(self, call):
-        write_dag_file("holder.py", simple("held_dag"), sync=False)
+        (DAGS_FOLDER / "team").mkdir()
+        write_dag_file("team/holder.py", simple("held_dag"), sync=False)
         before_files, before_db = folder_files(), db_state()
-        assert_error(deploy(call, "intruder.py", simple("held_dag", "intruder")), 409)
+        body = assert_error(deploy(call, "intruder.py", simple("held_dag", "intruder")), 409)
+        assert "team/holder.py" in body["output"] and str(DAGS_FOLDER) not in body["output"]
         assert folder_files() == before_files and db_state() == before_db
 
     def test_a_replacement_that_renames_the_dag_deactivates_the_old_id(self, call):
@@ -387,6 +366,161 @@ class TestDeployDag:
                         data={"dag_file": (io.BytesIO(simple("viewer_dag").encode()), "viewer_dag.py")})
         assert_error(response, 403)
         assert folder_files() == before_files
+
+
+# --- the DAG processor child: no DAG code in the webserver ---
+
+def marker_source(marker: Path, values: str) -> str:
+    """DAG-file code that writes, as JSON, its process id and ``values`` (a dict expression) to ``marker``."""
+    return (f"import json, os\nfrom airflow.configuration import conf\n"
+            f"with open({str(marker)!r}, 'w') as out:\n    json.dump({{'pid': os.getpid(), **{values}}}, out)\n")
+
+
+READS_SECRETS = ("{'secret_key': conf.get('webserver', 'secret_key', fallback=None), "
+                 "'token': conf.get('rest_api_plugin', 'rest_api_plugin_expected_http_token', fallback=None), "
+                 "'webserver_token': conf.get('webserver', 'rest_api_plugin_expected_http_token', fallback=None)}")
+
+RAISES = """import os
+from airflow.configuration import conf
+raise RuntimeError(f"boom in {os.path.basename(__file__)} with {conf.get('webserver', 'secret_key')}")
+"""
+
+
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed and waiting to be reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            return stat_file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def secrets_from(request, monkeypatch, tmp_path):
+    """The webserver's secret key and token, configured the way the test's parameter names."""
+    from airflow.configuration import conf
+
+    from tests.conftest import TOKEN
+
+    how = request.param
+    if how == "environment":
+        yield {"secret_key": conf.get("webserver", "secret_key"), "token": TOKEN}
+        return
+    if how == "command":
+        monkeypatch.delenv("AIRFLOW__WEBSERVER__SECRET_KEY")
+        monkeypatch.setenv("AIRFLOW__WEBSERVER__SECRET_KEY_CMD", "printf secret-from-a-command")
+        assert conf.get("webserver", "secret_key") == "secret-from-a-command"
+        yield {"secret_key": "secret-from-a-command", "token": TOKEN}
+        return
+    # airflow.cfg: one of the webserver's own, read by the processes it starts (this one read its own at start)
+    cfg = tmp_path / "airflow.cfg"
+    cfg.write_text("[webserver]\nsecret_key = secret-from-airflow-cfg\n\n"
+                   "[rest_api_plugin]\nrest_api_plugin_expected_http_token = token-from-airflow-cfg\n")
+    monkeypatch.setenv("AIRFLOW_CONFIG", str(cfg))
+    monkeypatch.delenv("AIRFLOW__WEBSERVER__SECRET_KEY")
+    monkeypatch.delenv("AIRFLOW__REST_API_PLUGIN__REST_API_PLUGIN_EXPECTED_HTTP_TOKEN")
+    yield {"secret_key": "secret-from-airflow-cfg", "token": "token-from-airflow-cfg"}
+
+
+class TestDagCodeRunsInAChildProcess:
+    @pytest.mark.parametrize("secrets_from", ["environment", "command", "airflow_cfg"], indirect=True)
+    def test_a_dag_file_cannot_read_the_webservers_secrets(self, call, tmp_path, secrets_from):
+        marker = tmp_path / "seen.json"
+        body = assert_ok(deploy(call, "curious.py", marker_source(marker, READS_SECRETS) + simple("curious"),
+                                who="admin"))
+        assert body["data"]["dag_ids"] == ["curious"]
+        seen = json.loads(marker.read_text())
+        assert seen["pid"] != os.getpid()
+        assert seen["secret_key"] != secrets_from["secret_key"]
+        assert secrets_from["token"] not in (seen["token"], seen["webserver_token"])
+
+    def test_a_dag_file_cannot_patch_the_webserver(self, call, tmp_path):
+        from rest_api_plugin import security
+
+        original = security.may_access_dag
+        patch = "import rest_api_plugin.security\nrest_api_plugin.security.may_access_dag = lambda *a, **k: True\n"
+        marker = tmp_path / "seen.json"
+        assert_ok(deploy(call, "patcher.py", patch + marker_source(marker, "{}") + simple("patcher")))
+        assert json.loads(marker.read_text())["pid"] != os.getpid()
+        assert security.may_access_dag is original
+
+    def test_a_file_that_sleeps_gets_airflows_import_timeout(self, call, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "2")
+        before_files, before_db = folder_files(), db_state()
+        body = assert_error(deploy(call, "sleeper.py", "import time\ntime.sleep(600)\n" + simple("sleeper")), 400)
+        assert list(body["data"]["import_errors"]) == ["sleeper.py"]
+        assert "DagBag import timeout for sleeper.py after 2.0s" in body["output"]
+        assert folder_files() == before_files and db_state() == before_db
+        assert call("version").status_code == 200
+
+    def test_a_file_deaf_to_the_import_timeout_is_stopped_with_its_process_group(self, call, monkeypatch, tmp_path):
+        from rest_api_plugin.dag_parsing import MARGIN_SECONDS
+
+        monkeypatch.setenv("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "2")
+        marker = tmp_path / "pids"
+        before_files, before_db = folder_files(), db_state()
+        started = time.monotonic()
+        hangs = hanging_source(60, pid_file=marker) + simple("hangs")
+        body = assert_error(deploy(call, "hangs.py", hangs), 400)
+        assert time.monotonic() - started < 2 + MARGIN_SECONDS + 15
+        assert list(body["data"]["import_errors"]) == ["hangs.py"]
+        assert "[core] dagbag_import_timeout of 2 s" in body["output"] and "stopped" in body["output"]
+        child, grandchild = (int(pid) for pid in marker.read_text().split())
+        assert child != os.getpid()
+        poll(lambda: not is_running(child) and not is_running(grandchild), seconds=10)
+        assert folder_files() == before_files and db_state() == before_db
+        assert upload_leftovers() == []
+        assert call("version").status_code == 200
+
+    def test_an_import_error_names_the_file_in_the_dags_folder_and_nothing_else(self, call):
+        from airflow.configuration import conf
+
+        from rest_api_plugin.services.dag_upload import UPLOAD_PREFIX
+
+        body = assert_error(deploy(call, "raiser.py", RAISES + simple("raiser")), 400)
+        assert list(body["data"]["import_errors"]) == ["raiser.py"]
+        assert "boom in raiser.py with" in body["data"]["import_errors"]["raiser.py"]
+        for leak in (UPLOAD_PREFIX, str(DAGS_FOLDER), conf.get("webserver", "secret_key")):
+            assert leak not in body["output"] and leak not in json.dumps(body["data"])
+
+    @pytest.mark.parametrize("ending, message", [("sys.exit(3)", "SystemExit(3)"),
+                                                 ("os._exit(3)", "ended without a report (exit code 3)")])
+    def test_a_file_that_ends_its_process_gets_an_import_error(self, call, ending, message):
+        before_files, before_db = folder_files(), db_state()
+        body = assert_error(deploy(call, "ender.py", f"import os, sys\n{ending}\n" + simple("ender")), 400)
+        assert list(body["data"]["import_errors"]) == ["ender.py"] and message in body["output"]
+        assert folder_files() == before_files and db_state() == before_db
+        assert call("version").status_code == 200
+
+    def test_import_errors_are_recorded_and_cleared_as_the_dag_processor_does(self, call):
+        (DAGS_FOLDER / "team").mkdir()
+        path = write_dag_file("team/mended.py", simple("mended"))
+        path.write_text(MISSING_IMPORT + simple("mended"))
+        body = assert_error(call("refresh_dag", method="POST", dag_id="mended"), 409)
+        assert list(body["data"]["import_errors"]) == ["team/mended.py"]
+        assert str(DAGS_FOLDER) not in body["output"]
+        assert list(recorded_import_errors()) == [str(path)]  # Airflow's table: the path as Airflow stores it
+        assert "rest_api_plugin_no_such_module_42" in recorded_import_errors()[str(path)]
+        assert dag_model("mended").has_import_errors
+        path.write_text(simple("mended", "mended"))
+        assert_ok(call("refresh_dag", method="POST", dag_id="mended"))
+        assert recorded_import_errors() == {}
+        assert not dag_model("mended").has_import_errors
+
+    def test_deploy_clears_the_import_error_of_the_file_it_replaces(self, call):
+        write_dag_file("mended.py", MISSING_IMPORT + simple("mended"), sync=False)
+        assert_ok(call("refresh_all_dags", method="POST"))
+        assert list(recorded_import_errors()) == [str(DAGS_FOLDER / "mended.py")]
+        assert_ok(deploy(call, "mended.py", simple("mended"), force="on"))
+        assert recorded_import_errors() == {}
+
+
+def recorded_import_errors() -> dict[str, str]:
+    from airflow.models.errors import ParseImportError
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {error.filename: error.stacktrace for error in session.query(ParseImportError)}
 
 
 # --- delete_dag ---
@@ -436,6 +570,7 @@ class TestDeleteDag:
         assert body["data"]["file_removed"] is True
         assert not path.exists()
         assert Path(body["data"]["backup"]).read_text() == simple("gone_dag")
+        assert body["data"]["fileloc"] == "gone_dag.py" and str(DAGS_FOLDER) not in body["output"]
         assert dag_model("gone_dag") is None
         assert "gone_dag" not in listed_dags(call)
         assert set(folder_files()) == {"sample_dags.py"}
@@ -477,6 +612,7 @@ class TestRefreshDag:
         path.write_text(tasks_dag("growing_dag", ["first", "second"], description="v2"))
         body = assert_ok(call("refresh_dag", method="POST", dag_id="growing_dag"))
         assert body["data"]["dag_ids_in_file"] == ["growing_dag"]
+        assert body["data"]["fileloc"] == "growing_dag.py"
         assert listed_tasks(call, "growing_dag") == ["first", "second"]
         assert dag_model("growing_dag").description == "v2"
 
@@ -556,7 +692,8 @@ class TestRefreshAllDags:
         path = write_dag_file("shaky.py", simple("shaky_dag"))
         path.write_text(MISSING_IMPORT + simple("shaky_dag"))
         body = assert_ok(call("refresh_all_dags", method="POST"))
-        assert list(body["data"]["import_errors"]) == [str(path)]
+        assert list(body["data"]["import_errors"]) == ["shaky.py"]  # relative to the DAGs folder
+        assert str(DAGS_FOLDER) not in body["output"]
         assert dag_model("shaky_dag").is_active  # as the scheduler keeps it: the last good version stays
 
     def test_a_dag_whose_file_was_removed_becomes_inactive(self, call):

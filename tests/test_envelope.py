@@ -113,3 +113,32 @@ def test_unexpected_error_is_500_envelope_without_traceback(call, monkeypatch):
     body = call("version").get_json()
     assert body["http_response_code"] == 500 and body["status"] == "ERROR"
     assert "Traceback" not in body["output"] and "/secret/path" not in body["output"]
+
+
+# Every endpoint that takes subdir, with arguments that would fail after validation (so nothing runs).
+SUBDIR_CALLS = {
+    "list_dags": {}, "list_tasks": {"dag_id": "no_such_dag"}, "pause": {"dag_id": "no_such_dag"},
+    "unpause": {"dag_id": "no_such_dag"}, "trigger_dag": {"dag_id": "no_such_dag"},
+    "dag_state": {"dag_id": "no_such_dag", "execution_date": "2024-01-01"},
+    "task_state": {"dag_id": "no_such_dag", "task_id": "t", "execution_date": "2024-01-01"},
+    "render": {"dag_id": "no_such_dag", "task_id": "t", "execution_date": "2024-01-01"},
+    "task_failed_deps": {"dag_id": "no_such_dag", "task_id": "t", "execution_date": "2024-01-01"},
+    "test": {"dag_id": "no_such_dag", "task_id": "t"}, "run": {"dag_id": "no_such_dag", "task_id": "t"},
+    "clear": {"dag_id": "no_such_dag", "dry_run": "true"},
+    "backfill": {"dag_id": "no_such_dag", "start_date": "2024-01-01"}, "scheduler": {"num_runs": "many"},
+}
+
+
+def test_subdir_calls_cover_every_endpoint_with_subdir():
+    from rest_api_plugin import registry
+
+    with_subdir = {e.name for e in registry.ENDPOINTS if "subdir" in e.schema().fields}
+    assert set(SUBDIR_CALLS) == with_subdir
+
+
+@pytest.mark.parametrize("subdir", ["a\x00b", "dags\x01", "line\nbreak", "del\x7f"])
+@pytest.mark.parametrize("api", sorted(SUBDIR_CALLS))
+def test_control_characters_in_a_path_are_refused(call, api, subdir):
+    """A NUL byte made Python's path functions raise (a 500); no control character belongs in a path."""
+    body = call(api, subdir=subdir, **SUBDIR_CALLS[api]).get_json()
+    assert body["http_response_code"] == 400 and "subdir" in body["data"]["errors"], body

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from rest_api_plugin import cli, jobs
-from tests.helpers import poll, python_job  # noqa: F401 (python_job is a fixture)
+from tests.helpers import poll
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -204,7 +204,7 @@ class TestStreams:
         from rest_api_plugin.errors import Conflict
         from rest_api_plugin.result import CallContext
         from rest_api_plugin.security import Identity
-        from tests.helpers import python_program
+        from tests.conftest import python_program
 
         ctx = CallContext(identity=Identity(kind="token", name="token"))
         code = "import sys; print('the answer'); print(%r, file=sys.stderr); print('a complaint', file=sys.stderr)"
@@ -333,6 +333,23 @@ class TestDaemons:
     def test_scheduler_refuses_bad_arguments(self, call):
         assert call("scheduler", num_runs="many").get_json()["http_response_code"] == 400
         assert call("scheduler", subdir="/etc").get_json()["http_response_code"] == 400
+
+    @pytest.mark.parametrize("subdir, refused", [(".", False), ("{dags}", False), ("{dags}/", False),
+                                                 ("part", True), ("sample_dags.py", True), ("{dags}/part", True)])
+    def test_scheduler_subdir_may_only_be_the_whole_dags_folder(self, call, subdir, refused):
+        """A scheduler given a part of the DAGs folder deactivates every DAG outside that part. (num_runs is
+        invalid too, so that no scheduler starts either way.)"""
+        from tests.conftest import DAGS_FOLDER
+
+        (DAGS_FOLDER / "part").mkdir()
+        try:
+            body = call("scheduler", num_runs="many", subdir=subdir.format(dags=DAGS_FOLDER)).get_json()
+        finally:
+            (DAGS_FOLDER / "part").rmdir()
+        assert body["http_response_code"] == 400 and "num_runs" in body["data"]["errors"], body
+        assert ("subdir" in body["data"]["errors"]) is refused, body
+        if refused:
+            assert "DAGs folder itself" in body["output"]
 
     def test_serve_logs_starts_the_log_server_and_stops(self, call, monkeypatch):
         port = free_port()

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from rest_api_plugin import registry
-from tests.conftest import auth_headers
-from tests.helpers import python_job  # noqa: F401 (a fixture)
+from tests.conftest import PASSWORD, auth_headers
+from tests.helpers import (
+    SIMPLE_DAG,
+    dag_files_restored,
+    dag_model,
+    dag_source,
+    db_state,
+    folder_files,
+    write_dag_file,
+)
 
 LOGICAL_DATE = "2024-03-01T00:00:00+00:00"
 
@@ -139,12 +147,150 @@ class TestPerDagAccess:
             assert session.get(DagModel, "other_dag").is_paused is True
             assert session.query(DagRun).filter_by(dag_id="other_dag").count() == 0
 
+    def test_deploy_refused_changes_nothing(self, call, dag_files):
+        before_files, before_db = folder_files(), db_state()
+        body = deploy(call, "limited", "limited_new.py", simple_dag("limited_new")).get_json()
+        assert body["http_response_code"] == 403 and "create DAG limited_new" in body["output"]
+        assert folder_files() == before_files and db_state() == before_db
+
+    def test_replacing_a_file_the_database_does_not_know_needs_edit_on_what_it_defines(self, call, dag_files):
+        """The replaced file is parsed (in the DAG processor child) to learn what it defines."""
+        write_dag_file("unparsed.py", simple_dag("unparsed_dag"), sync=False)
+        before_files, before_db = folder_files(), db_state()
+        body = deploy(call, "creator", "unparsed.py", simple_dag("creator_dag"), force="on").get_json()
+        assert body["http_response_code"] == 403 and "edit DAG unparsed_dag" in body["output"], body
+        assert folder_files() == before_files and db_state() == before_db
+        assert deploy(call, "creator", "creator_new.py", simple_dag("creator_dag")).status_code == 200
+
+    def test_refresh_dag_needs_create_for_new_dags_in_its_file(self, call, dag_files):
+        path = write_dag_file("solo.py", simple_dag("solo_dag"))
+        assert call("refresh_dag", who="solo", method="POST", dag_id="solo_dag").status_code == 200
+        path.write_text(simple_dag("solo_dag") + simple_dag("solo_extra"))
+        body = call("refresh_dag", who="solo", method="POST", dag_id="solo_dag").get_json()
+        assert body["http_response_code"] == 403 and "create DAG solo_extra" in body["output"], body
+        assert dag_model("solo_extra") is None
+        assert call("refresh_dag", who="admin", method="POST", dag_id="solo_dag").status_code == 200
+        assert dag_model("solo_extra").is_active
+
+    def test_refresh_dag_needs_edit_on_every_dag_of_its_file(self, call, dag_files):
+        write_dag_file("solo_pair.py", TWO_DAGS.format(first="solo_dag", second="pair_dag"))
+        before_db = db_state()
+        body = call("refresh_dag", who="solo", method="POST", dag_id="solo_dag").get_json()
+        assert body["http_response_code"] == 403 and "edit DAG pair_dag" in body["output"], body
+        assert db_state() == before_db
+
+    @pytest.mark.parametrize("in_database", [True, False])
+    def test_delete_file_needs_delete_on_every_dag_of_the_file(self, call, dag_files, in_database):
+        path = write_dag_file("solo_pair.py", simple_dag("solo_dag"))
+        path.write_text(TWO_DAGS.format(first="solo_dag", second="pair_dag"))
+        if in_database:
+            write_dag_file("solo_pair.py", path.read_text())
+        before_files, before_db = folder_files(), db_state()
+        body = call("delete_dag", who="solo", method="POST", dag_id="solo_dag", delete_file="true").get_json()
+        assert body["http_response_code"] == 403 and "delete DAG pair_dag" in body["output"], body
+        assert folder_files() == before_files and db_state() == before_db
+
+    def test_delete_file_of_a_dag_the_caller_may_delete(self, call, dag_files):
+        path = write_dag_file("solo.py", simple_dag("solo_dag"))
+        answer = call("delete_dag", who="solo", method="POST", dag_id="solo_dag", delete_file="true")
+        assert answer.status_code == 200, answer.get_json()
+        assert not path.exists() and dag_model("solo_dag") is None
+
     def test_list_dags_shows_only_reachable_dags(self, call):
         dags = [d["dag_id"] for d in call("list_dags", who="limited").get_json()["data"]["dags"]]
         assert dags == ["sample_dag"]
         assert {"sample_dag", "other_dag"} <= {
             d["dag_id"] for d in call("list_dags", who="admin").get_json()["data"]["dags"]
         }
+
+
+# --- DAG files: per-DAG access ---
+
+def simple_dag(dag_id: str) -> str:
+    return dag_source(SIMPLE_DAG, dag_id=dag_id, description="rbac")
+
+
+TWO_DAGS = simple_dag("{first}") + simple_dag("{second}")
+
+
+def deploy(call, who: str, name: str, source: str, **fields):
+    import io
+
+    data = {"dag_file": (io.BytesIO(source.encode()), name), **fields}
+    return call("deploy_dag", who=who, method="POST", data=data)
+
+
+@pytest.fixture(scope="module")
+def dag_file_callers(app):
+    """Two more users holding every plugin permission: "creator" may create any new DAG (can_create on DAGs)
+    and edit none; "solo" may read, edit and delete solo_dag only."""
+    sm = app.appbuilder.sm
+    roles = {
+        "Creator": [("can_create", "DAGs")],
+        "Solo": [("can_read", "DAG:solo_dag"), ("can_edit", "DAG:solo_dag"), ("can_delete", "DAG:solo_dag")],
+    }
+    for role_name, pairs in roles.items():
+        role = sm.find_role(role_name) or sm.add_role(role_name)
+        plugin = [(endpoint.permission, registry.RESOURCE) for endpoint in registry.ENDPOINTS]
+        for action, resource in [*pairs, ("can_read", "Website"), *plugin]:
+            sm.add_permission_to_role(role, sm.create_permission(action, resource))
+        username = role_name.lower()
+        if sm.find_user(username=username) is None:
+            sm.add_user(username, username, "Test", f"{username}@example.com", role, PASSWORD)
+
+
+@pytest.fixture
+def dag_files(app, dag_file_callers):
+    """The DAGs folder and the database put back after the test."""
+    with dag_files_restored():
+        yield
+
+
+# caller -> the status of: deploying a new DAG, replacing sample_dags.py (sample_dag and other_dag) with a file
+# defining sample_dag only, deploying a module without DAGs, refresh_all_dags.
+DAG_FILE_MATRIX = {
+    "token": (200, 200, 200, 200),
+    "admin": (200, 200, 200, 200),
+    "op": (200, 200, 200, 200),  # a write role: can_create on DAGs is granted with the endpoints
+    "creator": (200, 403, 403, 403),  # may create, may not edit
+    "limited": (403, 403, 403, 403),  # edits sample_dag only: not other_dag, creates nothing
+    "viewer": (403, 403, 403, 403),  # no can_deploy_dag, no can_refresh_all_dags
+}
+
+
+@pytest.mark.parametrize("caller", sorted(DAG_FILE_MATRIX))
+def test_dag_file_matrix(call, dag_files, caller):
+    new_dag, replace, module, refresh_all = DAG_FILE_MATRIX[caller]
+    before_files, before_db = folder_files(), db_state()
+    answers = [
+        deploy(call, caller, f"new_by_{caller}.py", simple_dag(f"new_by_{caller}")),
+        deploy(call, caller, "sample_dags.py", simple_dag("sample_dag"), force="on"),
+        deploy(call, caller, f"module_by_{caller}.py", "# airflow dag helpers\nVALUE = 1\n"),
+        call("refresh_all_dags", who=caller, method="POST"),
+    ]
+    assert [answer.status_code for answer in answers] == [new_dag, replace, module, refresh_all], [
+        answer.get_json()["output"] for answer in answers]
+    outputs = [answer.get_json()["output"] for answer in answers]
+    if caller == "limited":
+        assert "create DAG new_by_limited" in outputs[0]
+    if caller in ("creator", "limited"):
+        assert "edit DAG other_dag" in outputs[1] and "every DAG" in outputs[2]
+    if 200 not in (replace, module, refresh_all):
+        created = {f"new_by_{caller}.py"} if new_dag == 200 else set()
+        assert set(folder_files()) == set(before_files) | created
+        assert folder_files()["sample_dags.py"] == before_files["sample_dags.py"]
+        expected_dags = set(before_db["dags"]) | ({f"new_by_{caller}"} if new_dag == 200 else set())
+        assert set(db_state()["dags"]) == expected_dags
+
+
+def test_write_roles_may_create_dags(app):
+    sm = app.appbuilder.sm
+
+    def may_create(role_name):
+        return ("can_create", "DAGs") in {(p.action.name, p.resource.name) for p in sm.find_role(role_name).permissions}
+
+    assert may_create("Admin") and may_create("Op")
+    assert not any(may_create(role_name) for role_name in ("User", "Viewer", "Limited"))
 
 
 class TestToken:

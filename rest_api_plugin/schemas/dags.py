@@ -5,14 +5,14 @@ from __future__ import annotations
 from marshmallow import ValidationError, validates_schema
 
 from rest_api_plugin.schemas.base import ArgumentsSchema, WithLogicalDate
-from rest_api_plugin.schemas.fields import BoundedInteger, Flag, JsonObject, Key, RunId, Text
+from rest_api_plugin.schemas.fields import BoundedInteger, Flag, JsonObject, Key, PathText, RunId
 
 REQUIRED_DAG_ID = {"required": "dag_id is required."}
 
 
 class DagSchema(ArgumentsSchema):
     dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
-    subdir = Text(500)  # accepted for old clients; DAGs are read from the database
+    subdir = PathText(500)  # accepted for old clients; DAGs are read from the database
 
 
 class TriggerDagSchema(WithLogicalDate):
@@ -20,13 +20,13 @@ class TriggerDagSchema(WithLogicalDate):
     run_id = RunId()
     conf = JsonObject()
     replace_microseconds = Flag()  # unset: drop them from a generated date only
-    subdir = Text(500)
+    subdir = PathText(500)
 
 
 class DagStateSchema(WithLogicalDate):
     dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
     run_id = RunId()
-    subdir = Text(500)
+    subdir = PathText(500)
 
     @validates_schema
     def run_is_named(self, data, **kwargs):
@@ -36,7 +36,7 @@ class DagStateSchema(WithLogicalDate):
 
 
 class ListDagsSchema(ArgumentsSchema):
-    subdir = Text(500)
+    subdir = PathText(500)
     report = Flag(load_default=False)
     paused = Flag()
 

@@ -150,3 +150,15 @@ class Text(fields.String):
 
     def __init__(self, max_length: int = 5000, **kwargs):
         super().__init__(validate=validate.Length(max=max_length), **kwargs)
+
+
+class PathText(Text):
+    """A file or folder path: no control characters (a NUL byte makes every path function fail)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from rest_api_plugin.dag_folder import CONTROL_CHARACTERS
+
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if CONTROL_CHARACTERS.search(text):
+            raise ValidationError("A path may not contain control characters.")
+        return text

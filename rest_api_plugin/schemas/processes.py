@@ -7,7 +7,7 @@ import re
 from marshmallow import ValidationError, fields, post_load, validate
 
 from rest_api_plugin.schemas.base import ArgumentsSchema
-from rest_api_plugin.schemas.fields import BoundedInteger, Flag, Key, Text
+from rest_api_plugin.schemas.fields import BoundedInteger, Flag, Key, PathText, Text
 
 MAX_WAIT_SECONDS = 3600
 QUEUES = re.compile(r"^[\w.-]+(,[\w.-]+)*$")
@@ -15,19 +15,34 @@ HOSTNAME = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,255}$")
 CELERY_HOSTNAME = re.compile(r"^[\w.@%:-]{1,255}$")  # e.g. worker1@%h
 
 
-class DagFolderPath(fields.String):
+class DagFolderPath(PathText):
     """``subdir``: a file or folder inside the DAGs folder (relative paths are taken from it)."""
 
+    def __init__(self, **kwargs):
+        super().__init__(1000, **kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
-        from rest_api_plugin.services.dag_files import inside_dags_folder
+        from rest_api_plugin.dag_folder import inside_dags_folder
 
         text = super()._deserialize(value, attr, data, **kwargs)
-        if not text.strip() or len(text) > 1000:
-            raise ValidationError("subdir must be a path inside the DAGs folder.")
-        path = inside_dags_folder(text)
+        path = inside_dags_folder(text) if text.strip() and len(text) <= 1000 else None
         if path is None:
             raise ValidationError("subdir must be a path inside the DAGs folder.")
         return str(path)
+
+
+class WholeDagsFolder(DagFolderPath):
+    """The scheduler's ``subdir``: only the DAGs folder itself. A scheduler given a part of it deactivates
+    every DAG whose file lies outside that part."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from rest_api_plugin.dag_folder import dags_folder
+
+        path = super()._deserialize(value, attr, data, **kwargs)
+        if path != str(dags_folder()):
+            raise ValidationError("The scheduler's subdir may only be the DAGs folder itself: a scheduler given a "
+                                  "part of it deactivates every DAG outside that part.")
+        return path
 
 
 class IgnoresLegacyArguments(ArgumentsSchema):
@@ -52,11 +67,11 @@ class IgnoresLegacyArguments(ArgumentsSchema):
 class DaemonLegacy(IgnoresLegacyArguments):
     """The original daemons' process options: the plugin manages the process itself on Airflow 2."""
 
-    pid = Text(1000)
+    pid = PathText(1000)
     daemon = Flag()
-    stdout = Text(1000)
-    stderr = Text(1000)
-    log_file = Text(1000, data_key="log-file")
+    stdout = PathText(1000)
+    stderr = PathText(1000)
+    log_file = PathText(1000, data_key="log-file")
 
     IGNORED = ("pid", "daemon", "stdout", "stderr", "log_file")
 
@@ -70,7 +85,7 @@ class Waits(ArgumentsSchema):
 
 class SchedulerSchema(DaemonLegacy, Waits):
     dag_id = Key("dag_id")  # the Airflow 1 scheduler's -d; Airflow 2's scheduler has none
-    subdir = DagFolderPath()
+    subdir = WholeDagsFolder()
     num_runs = BoundedInteger(-1)
     run_duration = BoundedInteger(-1, data_key="run-duration")
     do_pickle = Flag()
@@ -93,14 +108,14 @@ class FlowerSchema(DaemonLegacy, Waits):
     port = fields.Integer(strict=False, validate=validate.Range(min=1, max=65535))
     broker_api = Text(1000)
     url_prefix = Text(200)
-    flower_conf = Text(1000)  # a config file read by flower: not taken from a web request
+    flower_conf = PathText(1000)  # a config file read by flower: not taken from a web request
 
     IGNORED = (*DaemonLegacy.IGNORED, "flower_conf")
 
 
 class KerberosSchema(DaemonLegacy, Waits):
     principal = Text(500)
-    keytab = Text(1000)
+    keytab = PathText(1000)
 
 
 class ServeLogsSchema(DaemonLegacy, Waits):

@@ -8,7 +8,7 @@ from marshmallow import ValidationError, post_load, validates_schema
 
 from rest_api_plugin.schemas.base import ArgumentsSchema, WithLogicalDate
 from rest_api_plugin.schemas.dags import REQUIRED_DAG_ID, TaskSchema
-from rest_api_plugin.schemas.fields import BoundedInteger, Flag, JsonObject, Key, LogicalDate, RunId, Text
+from rest_api_plugin.schemas.fields import BoundedInteger, Flag, JsonObject, Key, LogicalDate, PathText, RunId, Text
 from rest_api_plugin.schemas.processes import DagFolderPath, IgnoresLegacyArguments, Waits
 
 REQUIRED_TASK_ID = {"required": "task_id is required."}
@@ -62,7 +62,7 @@ class RunTaskSchema(TaskSchema, IgnoresLegacyArguments, Waits):
     ignore_dependencies = Flag()
     ignore_depends_on_past = Flag()
     subdir = DagFolderPath()
-    cfg_path = Text(1000)  # a config file path from a web request: never used
+    cfg_path = PathText(1000)  # a config file path from a web request: never used
     ship_dag = Flag()
     pickle = Text(100_000)
     wait = Flag(load_default=True)
@@ -80,7 +80,7 @@ class ClearSchema(IgnoresLegacyArguments, DryRun):
     only_failed = Flag(load_default=False)
     only_running = Flag(load_default=False)
     no_confirm = Flag()  # the plugin never asks for a confirmation
-    subdir = Text(500)
+    subdir = PathText(500)
     exclude_subdags = Flag()
     exclude_parentdag = Flag()
 

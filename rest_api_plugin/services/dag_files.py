@@ -1,274 +1,147 @@
 """DAG files: deploy_dag (upload), delete_dag, refresh_dag and refresh_all_dags.
 
-Parsing happens in-process with Airflow's DagBag, as the scheduler's file processor does, and the result
-is written to the database at once (``sync_to_db``), so list_dags sees it without waiting for the scheduler.
+DAG files are parsed and stored by the DAG processor child (``dag_parsing``), never in the webserver; this
+module decides, between the child's runs, whether the caller may make the change. A file change needs, per
+DAG (``security.may_access_dag``): edit (PUT) on each DAG the file defines that exists already and on each
+DAG the file it replaces defined, create (POST) for each new DAG id; a file that defines no DAG at all is a
+module any DAG file may import, so writing it needs edit access on every DAG. Deleting a file needs delete
+access on every DAG it defines; refresh_all_dags needs edit access on every DAG.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import socket
-import tempfile
-from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
-from rest_api_plugin import config
-from rest_api_plugin.errors import BadRequest, Conflict, NotFound
+from rest_api_plugin import dag_folder, dag_parsing, security
+from rest_api_plugin.errors import BadRequest, Conflict, Forbidden, NotFound
 from rest_api_plugin.result import CallContext, Result
+from rest_api_plugin.services import dag_upload
 from rest_api_plugin.services.dags import get_dag_model
-
-DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024
-UPLOAD_PREFIX = ".rest_api_plugin_upload_"
-
-
-def dags_folder() -> Path:
-    from airflow.configuration import conf
-
-    return Path(conf.get("core", "dags_folder")).resolve()
-
-
-def inside_dags_folder(path: str) -> Path | None:
-    """``path`` (relative to the DAGs folder, or absolute) resolved, if it is inside the DAGs folder."""
-    folder = dags_folder()
-    resolved = (folder / path).resolve()
-    return resolved if resolved == folder or folder in resolved.parents else None
-
-
-def backup_folder() -> Path:
-    """Replaced and deleted DAG files are kept here: outside the DAGs folder, so they are never parsed."""
-    from airflow.configuration import AIRFLOW_HOME
-
-    folder = Path(config._get("dag_backup_folder") or Path(AIRFLOW_HOME) / "rest_api_plugin_dag_backups")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def max_upload_bytes() -> int:
-    return int(config._get("deploy_dag_max_bytes") or DEFAULT_MAX_UPLOAD_BYTES)
-
-
-def _back_up(path: Path) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    backup = backup_folder() / f"{path.name}.{stamp}.bak"
-    shutil.copy2(path, backup)
-    return str(backup)
-
-
-def _forget_bytecode(path: Path) -> None:
-    """Remove the compiled bytecode Python cached for ``path``.
-
-    Python trusts a cached .pyc when the source's size and mtime (in whole seconds) match, so a file
-    replaced by another of the same size within the same second would run its old code.
-    """
-    import importlib.util
-
-    try:
-        cached = importlib.util.cache_from_source(str(path))
-    except (NotImplementedError, ValueError):
-        return
-    try:
-        os.unlink(cached)
-    except FileNotFoundError:
-        pass
-
-
-@contextmanager
-def _fresh_bytecode(paths):
-    """While parsing ``paths``: no cached bytecode before (it could be stale), none left after."""
-    paths = [Path(path) for path in paths]
-    for path in paths:
-        _forget_bytecode(path)
-    try:
-        yield
-    finally:
-        for path in paths:
-            _forget_bytecode(path)
-
-
-def _parse(path: Path):
-    from airflow.models import DagBag
-
-    with _fresh_bytecode([path]):
-        return DagBag(str(path), include_examples=False, safe_mode=False)
-
-
-def _sync(bag) -> None:
-    """Write the bag's DAGs to the database now.
-
-    ``DagBag.sync_to_db`` skips a serialized DAG written less than [core] min_serialized_dag_update_interval
-    (30 s) ago, so an edit made just after the last parse would not be seen: write them unconditionally
-    (a DAG whose hash did not change is still skipped).
-    """
-    from airflow.models import DagBag
-    from airflow.models.dag import DAG
-    from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        for dag in bag.dags.values():
-            if dag.is_subdag:
-                continue
-            if SerializedDagModel.write_dag(dag, min_update_interval=None, session=session):
-                DagBag._sync_perm_for_dag(dag, session=session)
-        DAG.bulk_write_to_db(bag.dags.values(), session=session)
-
-
-def _deactivate_missing(bag, parsed_files) -> list[str]:
-    """DAGs the database places in one of ``parsed_files`` (parsed without import errors) that the files no
-    longer define become inactive, as the scheduler's DAG processor makes them."""
-    from airflow.models import DagModel
-    from airflow.utils.session import create_session
-
-    failed = {os.path.realpath(path) for path in bag.import_errors}
-    parsed = {os.path.realpath(path) for path in parsed_files} - failed
-    gone = []
-    with create_session() as session:
-        for model in session.query(DagModel).filter(DagModel.is_active.is_(True), DagModel.fileloc.isnot(None)):
-            if model.dag_id not in bag.dags and os.path.realpath(model.fileloc) in parsed:
-                model.is_active = False
-                gone.append(model.dag_id)
-    return sorted(gone)
 
 
 # --- deploy_dag ---
 
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+def deploy_dag(args: dict, ctx: CallContext) -> Result:
+    """Receive the upload, parse it in the child, authorize what it changes, install it, publish it."""
+    upload = dag_upload.receive(ctx, args["force"])
+    with dag_upload.staged(upload) as staged:
+        checked = parse_upload(upload, staged)
+        authorized = authorize_upload(ctx.identity, upload, checked)
+        installed = install(upload, staged, checked, args["force"])
+    published = publish_upload(ctx.identity, installed, authorized, args)
+    data = {"filename": upload.name, "path": dag_folder.relative_name(upload.target), "dag_ids": published.dag_ids,
+            "backup": str(installed.backup) if installed.backup else None, "paused": published.paused,
+            "deactivated": published.deactivated}
+    warning = None if published.dag_ids else f"No DAG found in {upload.name}"
+    return Result(output=f"DAG File [{upload.name}] has been uploaded", data=data, warning=warning)
 
 
-def _safe_name(raw: str) -> str:
-    """The uploaded file's name reduced to a plain file name for the DAGs folder."""
-    from werkzeug.utils import secure_filename
-
-    if CONTROL_CHARACTERS.search(raw):
-        raise BadRequest("dag_file's name contains control characters")
-    base = raw.replace("\\", "/").rsplit("/", 1)[-1]  # clients may send a Windows or POSIX path
-    name = secure_filename(base)
-    if not name.endswith(".py") or name.startswith(".") or len(name) <= 3:
-        raise BadRequest(f"dag_file is not a *.py file: {raw!r}")
-    return name
+def parse_upload(upload: dag_upload.Upload, staged: Path) -> dag_parsing.Checked:
+    """The upload's DAG ids, those of the file it replaces when the database does not know them, and which
+    other files define its ids: one child run. Import errors: 400, nothing installed."""
+    replaces_unknown_file = upload.replaces and not dag_ids_in_file(upload.target)
+    checked = dag_parsing.check(str(staged), upload.name, target=str(upload.target), previous=replaces_unknown_file,
+                                scan_folder=True)
+    if checked.import_errors:
+        raise not_installed(upload.name, checked.import_errors)
+    return checked
 
 
-def _uploaded_python_file(ctx: CallContext) -> tuple[str, bytes]:
-    upload = (ctx.files or {}).get("dag_file")
-    if upload is None or not upload.filename:
-        raise BadRequest("dag_file should be provided (a multipart/form-data file part)")
-    name = _safe_name(upload.filename)
-    limit = max_upload_bytes()
-    content = upload.stream.read(limit + 1)
-    if len(content) > limit:
-        raise BadRequest(f"dag_file is larger than the limit of {limit} bytes")
-    return name, content
+def authorize_upload(identity, upload: dag_upload.Upload, checked: dag_parsing.Checked) -> set[str]:
+    replaced = dag_ids_in_file(upload.target) if upload.replaces else set()
+    return authorize_file_change(identity, defines=set(checked.dag_ids),
+                                 replaces=replaced | set(checked.previous_dag_ids or ()))
 
 
-def _check_dag_ids_are_free(bag, target: Path) -> None:
-    """No other file defines one of the bag's DAG ids: neither by the database's account nor, for files
-    the scheduler has not parsed yet, by parsing the files of the DAGs folder that mention the id."""
-    from airflow.configuration import conf
-    from airflow.models import DagModel
-    from airflow.utils.file import list_py_file_paths
+def install(upload: dag_upload.Upload, staged: Path, checked: dag_parsing.Checked, force: bool):
+    """Into the DAGs folder, unless another file defines one of its DAG ids (409)."""
+    elsewhere = {**defined_in_other_files(set(checked.dag_ids), upload.target), **checked.defined_elsewhere}
+    if elsewhere:
+        clashes = ", ".join(f"DAG {dag_id} in {path}" for dag_id, path in sorted(elsewhere.items()))
+        raise Conflict(f"DAG file [{upload.name}] was not installed: another file already defines {clashes}",
+                       data={"defined_elsewhere": elsewhere})
+    return dag_upload.install(staged, upload, force)
+
+
+def publish_upload(identity, installed: dag_upload.Installed, authorized: set[str], args: dict):
+    """Store the installed file's DAGs now (list_dags shows them at once); if that fails, put the folder back
+    as it was (the scheduler's next parse then corrects anything stored meanwhile)."""
+    pause = True if args["pause"] else False if args["unpause"] else None
+    try:
+        published = publish(identity, dag_folder.in_dags_folder(installed.target.name), authorized, pause=pause)
+        if published.import_errors:
+            raise not_installed(installed.target.name, published.import_errors)
+    except Exception:
+        installed.roll_back()
+        raise
+    return published
+
+
+def not_installed(name: str, import_errors: dict[str, str]) -> BadRequest:
+    message = f"DAG file [{name}] has import errors and was not installed:\n" + "\n".join(import_errors.values())
+    return BadRequest(message, data={"import_errors": import_errors})
+
+
+# --- what a change needs ---
+
+def authorize_file_change(identity, defines: set[str], replaces: set[str]) -> set[str]:
+    """The DAG ids the change may touch, once the caller is checked for each (403 otherwise): edit on the
+    DAGs it defines that exist and on those it replaces, create on new ids."""
+    existing = existing_dag_ids(defines)
+    edits, creates = (defines & existing) | replaces, defines - existing
+    refused = [f"edit DAG {dag_id}" for dag_id in sorted(edits)
+               if not security.may_access_dag(identity, "PUT", dag_id)]
+    refused += [f"create DAG {dag_id}" for dag_id in sorted(creates)
+                if not security.may_access_dag(identity, "POST", dag_id)]
+    if not defines and not replaces and not security.may_access_dag(identity, "PUT"):
+        refused.append("write a file that defines no DAG (any DAG file may import it): that needs edit access "
+                       "on every DAG")
+    if refused:
+        raise Forbidden(f"User {identity.name} may not {'; '.join(refused)}: nothing was changed")
+    return edits | creates
+
+
+def publish(identity, path: str, authorized: set[str], **options) -> dag_parsing.Published:
+    """Store ``path`` through the child; DAGs it turns out to touch beyond ``authorized`` (the file changed
+    since it was checked) are checked and the child is run once more."""
+    published = dag_parsing.publish(path, dag_folder.relative_name(path), authorized, **options)
+    if published.unauthorized:
+        authorized = authorized | authorize_file_change(identity, defines=set(published.unauthorized), replaces=set())
+        published = dag_parsing.publish(path, dag_folder.relative_name(path), authorized, **options)
+        if published.unauthorized:
+            raise Conflict(f"The file {dag_folder.relative_name(path)} defines other DAGs each time it is parsed: "
+                           "nothing was written")
+    return published
+
+
+def dag_ids_in_file(path) -> set[str]:
+    """The active DAGs the database places in ``path``."""
     from airflow.utils.session import create_session
 
-    dag_ids = set(bag.dag_ids)
-    if not dag_ids:
-        return
+    with create_session() as session:
+        return dag_folder.active_dag_ids_in_file(session, path)
+
+
+def existing_dag_ids(dag_ids: set[str]) -> set[str]:
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {dag_id for (dag_id,) in session.query(DagModel.dag_id).filter(DagModel.dag_id.in_(dag_ids))}
+
+
+def defined_in_other_files(dag_ids: set[str], target: Path) -> dict[str, str]:
+    """DAG ids the database places, active, in another file that still exists: dag_id -> that file."""
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
     target_real = os.path.realpath(target)
     with create_session() as session:
-        for model in session.query(DagModel).filter(DagModel.dag_id.in_(dag_ids), DagModel.is_active.is_(True)):
-            fileloc = model.fileloc
-            if fileloc and os.path.realpath(fileloc) != target_real and os.path.exists(fileloc):
-                raise Conflict(f"DAG {model.dag_id} is already defined in another file: {fileloc}")
-    safe_mode = conf.getboolean("core", "dag_discovery_safe_mode", fallback=True)
-    for path in list_py_file_paths(str(dags_folder()), safe_mode=safe_mode, include_examples=False):
-        if os.path.realpath(path) == target_real or not path.endswith(".py"):
-            continue
-        try:
-            text = Path(path).read_text(errors="replace")
-        except OSError:
-            continue
-        if any(dag_id in text for dag_id in dag_ids):
-            clash = dag_ids & set(_parse(Path(path)).dag_ids)
-            if clash:
-                raise Conflict(f"DAG {', '.join(sorted(clash))} is already defined in another file: {path}")
-
-
-def _serialization_errors(bag, name: str) -> dict:
-    from airflow.serialization.serialized_objects import SerializedDAG
-
-    errors = {}
-    for dag_id, dag in sorted(bag.dags.items()):
-        try:
-            SerializedDAG.to_dict(dag)
-        except Exception as err:
-            errors[name] = f"DAG {dag_id} cannot be serialized: {type(err).__name__}: {err}"
-    return errors
-
-
-def deploy_dag(args: dict, ctx: CallContext) -> Result:
-    name, content = _uploaded_python_file(ctx)
-    folder = dags_folder()
-    target = folder / name
-    if target.parent != folder:  # _safe_name makes this impossible; never write elsewhere
-        raise BadRequest(f"dag_file's name is not a file name: {name!r}")
-    if (target.exists() or target.is_symlink()) and not target.is_file():
-        raise Conflict(f"'{name}' exists in the DAGs folder and is not a file: not replaced")
-    if target.exists() and not args["force"]:
-        raise Conflict(f"The file '{name}' already exists on host '{socket.gethostname()}': use force=on to replace it")
-    handle, temporary = tempfile.mkstemp(prefix=UPLOAD_PREFIX, suffix=".upload", dir=folder)  # not *.py: never picked up by the scheduler
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-        os.chmod(temporary, 0o644)  # mkstemp makes it 0600: the scheduler may run as another user
-        bag = _parse(Path(temporary))
-        errors = {name: trace.replace(temporary, name) for trace in bag.import_errors.values()}
-        errors = errors or _serialization_errors(bag, name)
-        if errors:
-            raise BadRequest(f"DAG file [{name}] has import errors and was not installed:\n{errors[name]}",
-                             data={"import_errors": errors})
-        _check_dag_ids_are_free(bag, target)
-        backup = _install(Path(temporary), target, args["force"])
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    bag = _parse(target)
-    _sync(bag)
-    deactivated = _deactivate_missing(bag, [target])
-    paused = _apply_pause(args, bag.dag_ids)
-    data = {"filename": name, "path": str(target), "dag_ids": sorted(bag.dag_ids), "backup": backup,
-            "paused": paused, "deactivated": deactivated}
-    warning = None if bag.dag_ids else f"No DAG found in {name}"
-    return Result(output=f"DAG File [{name}] has been uploaded", data=data, warning=warning)
-
-
-def _install(temporary: Path, target: Path, force: bool) -> str | None:
-    """Atomically: os.replace when forced (the old file is backed up first), else a link that fails if the
-    file appeared meanwhile."""
-    if force:
-        backup = _back_up(target) if target.exists() else None
-        os.replace(temporary, target)
-        return backup
-    try:
-        os.link(temporary, target)
-    except FileExistsError:
-        raise Conflict(f"The file '{target.name}' already exists: use force=on to replace it")
-    return None
-
-
-def _apply_pause(args: dict, dag_ids) -> dict:
-    """pause or unpause (the schema refuses both) the uploaded DAGs; their paused state either way."""
-    from airflow.models import DagModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        paused = {}
-        for dag_id in sorted(dag_ids):
-            model = session.get(DagModel, dag_id)
-            if args["pause"] or args["unpause"]:
-                model.is_paused = bool(args["pause"])
-            paused[dag_id] = bool(model.is_paused)
-    return paused
+        rows = session.query(DagModel.dag_id, DagModel.fileloc).filter(
+            DagModel.dag_id.in_(dag_ids), DagModel.is_active.is_(True))
+        return {dag_id: dag_folder.relative_name(fileloc) for dag_id, fileloc in rows
+                if fileloc and os.path.realpath(fileloc) != target_real and os.path.exists(fileloc)}
 
 
 # --- delete_dag ---
@@ -289,94 +162,92 @@ def delete_dag(args: dict, ctx: CallContext) -> Result:
         running = session.query(TaskInstance).filter_by(dag_id=dag_id, state=TaskInstanceState.RUNNING).count()
         if running:
             raise Conflict(f"TaskInstances still running: {running}; DAG {dag_id} was not deleted")
-        others = [m.dag_id for m in session.query(DagModel).filter(
-            DagModel.fileloc == fileloc, DagModel.dag_id != dag_id, DagModel.is_active.is_(True))]
-    path = _removable_file(dag_id, fileloc, others) if args["delete_file"] else None
-    backup = _back_up(path) if path else None
+        others = {m.dag_id for m in session.query(DagModel).filter(
+            DagModel.fileloc == fileloc, DagModel.dag_id != dag_id, DagModel.is_active.is_(True))}
+    path = removable_file(ctx.identity, dag_id, fileloc, others) if args["delete_file"] else None
+    backup = dag_folder.back_up(path) if path else None
     if path:
         path.unlink()
     try:
         count = airflow_delete_dag(dag_id)
     except Exception as err:
         if path:
-            shutil.copy2(backup, path)
-            os.unlink(backup)
+            dag_folder.put_back(backup, path)
         if isinstance(err, DagNotFound):
             raise NotFound(f"The DAG ID '{dag_id}' does not exist")
         if isinstance(err, AirflowException):
             raise Conflict(f"{err}; DAG {dag_id} was not deleted")
         raise
+    shown = dag_folder.relative_name(fileloc) if fileloc else None
     output = f"Removed {count} record(s) of DAG {dag_id}"
     if backup:
-        output += f"; removed its file {fileloc} (backup: {backup})"
+        output += f"; removed its file {shown} (backup: {backup.name})"
     return Result(output=output, data={"dag_id": dag_id, "records_removed": count, "file_removed": bool(backup),
-                                       "fileloc": fileloc, "backup": backup})
+                                       "fileloc": shown, "backup": str(backup) if backup else None})
 
 
-def _removable_file(dag_id: str, fileloc: str | None, others: list[str]) -> Path:
-    """The DAG's file, if it is a .py file in the DAGs folder that defines this DAG and no other."""
+def removable_file(identity, dag_id: str, fileloc: str | None, others: set[str]) -> Path:
+    """The DAG's file, if it is a .py file in the DAGs folder that defines this DAG and no other, and the
+    caller may delete every DAG it defines (by the database, then by parsing it in the child)."""
+    authorize_deletion(identity, others)
     if others:
         raise Conflict(f"The file of DAG {dag_id} also defines {', '.join(sorted(others))}: it was not deleted")
-    path = inside_dags_folder(fileloc) if fileloc else None
+    path = dag_folder.inside_dags_folder(fileloc) if fileloc else None
+    shown = dag_folder.relative_name(fileloc) if fileloc else None
     if path is None or not path.is_file() or path.suffix != ".py":
-        raise Conflict(f"The file of DAG {dag_id} ({fileloc}) is not a .py file in the DAGs folder: not deleted")
-    bag = _parse(path)
-    if bag.import_errors:
-        raise Conflict(f"The file {path.name} has import errors, so what it defines is unknown: not deleted",
-                       data={"import_errors": bag.import_errors})
-    if set(bag.dag_ids) != {dag_id}:
-        defined = ", ".join(sorted(bag.dag_ids)) or "no DAG"
-        raise Conflict(f"The file {path.name} defines {defined}, not only {dag_id}: not deleted")
+        raise Conflict(f"The file of DAG {dag_id} ({shown}) is not a .py file in the DAGs folder: not deleted")
+    checked = dag_parsing.check(str(path), shown)
+    if checked.import_errors:
+        raise Conflict(f"The file {shown} has import errors, so what it defines is unknown: not deleted",
+                       data={"import_errors": checked.import_errors})
+    authorize_deletion(identity, set(checked.dag_ids))
+    if set(checked.dag_ids) != {dag_id}:
+        defined = ", ".join(checked.dag_ids) or "no DAG"
+        raise Conflict(f"The file {shown} defines {defined}, not only {dag_id}: not deleted")
     return path
+
+
+def authorize_deletion(identity, dag_ids: set[str]) -> None:
+    refused = sorted(dag_id for dag_id in dag_ids if not security.may_access_dag(identity, "DELETE", dag_id))
+    if refused:
+        raise Forbidden(f"User {identity.name} may not delete DAG {', '.join(refused)}, which the same file "
+                        "defines: nothing was deleted")
 
 
 # --- refresh_dag, refresh_all_dags ---
 
 def refresh_dag(args: dict, ctx: CallContext) -> Result:
+    """Store the DAG's file again: edit access on every DAG the database places in it, create access for
+    new DAG ids it defines now."""
     from airflow.utils.session import create_session
 
     dag_id = args["dag_id"]
     with create_session() as session:
         fileloc = get_dag_model(dag_id, session).fileloc
+    shown = dag_folder.relative_name(fileloc) if fileloc else None
     if not fileloc or not os.path.isfile(fileloc):
-        raise Conflict(f"The file of DAG {dag_id} ({fileloc}) no longer exists: use refresh_all_dags")
-    bag = _parse(Path(fileloc))
-    if bag.import_errors:
-        raise Conflict(f"The file of DAG {dag_id} has import errors:\n" + "\n".join(bag.import_errors.values()),
-                       data={"import_errors": bag.import_errors})
-    if dag_id not in bag.dag_ids:
-        raise Conflict(f"DAG {dag_id} is no longer defined in {fileloc}: use refresh_all_dags")
-    _sync(bag)
-    deactivated = _deactivate_missing(bag, [fileloc])
+        raise Conflict(f"The file of DAG {dag_id} ({shown}) no longer exists: use refresh_all_dags")
+    authorized = authorize_file_change(ctx.identity, defines=set(), replaces=dag_ids_in_file(fileloc) | {dag_id})
+    published = publish(ctx.identity, fileloc, authorized, require_dag_id=dag_id)
+    if published.import_errors:
+        raise Conflict(f"The file of DAG {dag_id} has import errors:\n" + "\n".join(published.import_errors.values()),
+                       data={"import_errors": published.import_errors})
+    if not published.written:
+        raise Conflict(f"DAG {dag_id} is no longer defined in {shown}: use refresh_all_dags")
     return Result(output=f"DAG [{dag_id}] is now fresh as a daisy",
-                  data={"dag_id": dag_id, "fileloc": fileloc, "dag_ids_in_file": sorted(bag.dag_ids),
-                        "deactivated": deactivated})
+                  data={"dag_id": dag_id, "fileloc": shown, "dag_ids_in_file": published.dag_ids,
+                        "deactivated": published.deactivated})
 
 
 def refresh_all_dags(args: dict, ctx: CallContext) -> Result:
-    """Parse the whole DAGs folder into the database; DAGs whose files are gone, or whose files no longer
-    define them, become inactive."""
-    from airflow.configuration import conf
-    from airflow.models import DagBag, DagModel
-    from airflow.utils.file import list_py_file_paths
-    from airflow.utils.session import create_session
-
-    folder = str(dags_folder())
-    include_examples = conf.getboolean("core", "load_examples")
-    files = set(list_py_file_paths(folder, include_examples=include_examples))
-    with _fresh_bytecode(files):
-        bag = DagBag(folder, include_examples=include_examples)
-    _sync(bag)
-    files.update(dag.fileloc for dag in bag.dags.values())
-    alive = {os.path.realpath(path) for path in files}
-    with create_session() as session:
-        # Airflow compares file paths as strings: give it the database's own spelling of the live ones.
-        stored = {fileloc for (fileloc,) in session.query(DagModel.fileloc).filter(DagModel.fileloc.isnot(None))}
-        alive_as_stored = {fileloc for fileloc in stored if os.path.realpath(fileloc) in alive}
-        DagModel.deactivate_deleted_dags(alive_dag_filelocs=alive_as_stored, processor_subdir=folder, session=session)
-    _deactivate_missing(bag, files)
-    errors = dict(sorted(bag.import_errors.items()))
-    lines = [f"All DAGs are now fresh as a daisy: {len(bag.dag_ids)} DAG(s) from {folder}"]
+    """Parse the whole DAGs folder into the database (edit access on every DAG); DAGs whose files are gone,
+    or whose files no longer define them, become inactive."""
+    if not security.may_access_dag(ctx.identity, "PUT"):
+        raise Forbidden(f"User {ctx.identity.name} may not refresh all DAGs: that needs edit access on every DAG")
+    published = dag_parsing.publish_folder()
+    errors = published.import_errors
+    lines = [f"All DAGs are now fresh as a daisy: {len(published.dag_ids)} DAG(s) from the DAGs folder"]
     lines += [f"Import error in {path}:\n{trace}" for path, trace in errors.items()]
-    return Result(output="\n".join(lines), data={"dag_ids": sorted(bag.dag_ids), "import_errors": errors},
+    return Result(output="\n".join(lines), data={"dag_ids": published.dag_ids, "import_errors": errors,
+                                                 "dag_ids_by_file": published.dag_ids_by_file},
                   warning=f"{len(errors)} file(s) with import errors" if errors else None)

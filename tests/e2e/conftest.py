@@ -59,6 +59,7 @@ def webserver_env() -> dict:
             "AIRFLOW__WEBSERVER__WEB_SERVER_MASTER_TIMEOUT": "180",
             "AIRFLOW__WEBSERVER__WEB_SERVER_WORKER_TIMEOUT": "180",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "10",  # a DAG file that hangs is stopped in seconds
             "PYTHONUNBUFFERED": "1",
         }
     )

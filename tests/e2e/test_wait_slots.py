@@ -11,7 +11,6 @@ import time
 import pytest
 import requests
 
-from tests.conftest import DAGS_FOLDER
 from tests.e2e.conftest import running_webserver
 from tests.helpers import dag_source, forget_dag, poll, write_dag_file
 

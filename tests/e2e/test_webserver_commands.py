@@ -5,10 +5,12 @@ original README calls them; effects are read back from the database and the DAGs
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.conftest import DAGS_FOLDER
-from tests.helpers import SIMPLE_DAG, dag_model, dag_source, forget_dag, poll
+from tests.helpers import SIMPLE_DAG, dag_model, dag_source, forget_dag, hanging_source, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -158,6 +160,35 @@ def test_deploy_refresh_and_delete_a_dag_as_old_clients_do(webserver):
     finally:
         path.unlink(missing_ok=True)
         forget_dag("e2e_deployed")
+
+
+def test_a_dag_file_that_hangs_is_stopped_and_the_webserver_keeps_answering(webserver):
+    """The webserver runs with [core] dagbag_import_timeout = 10 (conftest): the parsing process is killed
+    after 10 s plus its margin, and the worker that waited for it answers the next call."""
+    from rest_api_plugin.dag_parsing import MARGIN_SECONDS
+
+    started = time.monotonic()
+    answer = webserver.call("POST", "deploy_dag", files={"dag_file": ("e2e_hangs.py", hanging_source(600))})
+    body = answer.json()
+    assert answer.status_code == 400 and body["status"] == "ERROR", body
+    assert "[core] dagbag_import_timeout of 10 s" in body["output"] and list(body["data"]["import_errors"]) == [
+        "e2e_hangs.py"]
+    assert time.monotonic() - started < 10 + MARGIN_SECONDS + 20
+    assert not (DAGS_FOLDER / "e2e_hangs.py").exists()
+    assert ok(webserver.get("version"))["output"]
+
+
+def test_a_dag_file_runs_without_the_webservers_secrets(webserver, tmp_path):
+    marker = tmp_path / "seen"
+    source = ("from airflow.configuration import conf\n"
+              f"open({str(marker)!r}, 'w').write(conf.get('webserver', 'secret_key'))\n"
+              + dag_source(SIMPLE_DAG, dag_id="e2e_curious", description="curious"))
+    try:
+        ok(webserver.call("POST", "deploy_dag", files={"dag_file": ("e2e_curious.py", source)}))
+        assert marker.read_text() and marker.read_text() != webserver.env["AIRFLOW__WEBSERVER__SECRET_KEY"]
+    finally:
+        (DAGS_FOLDER / "e2e_curious.py").unlink(missing_ok=True)
+        forget_dag("e2e_curious")
 
 
 def test_refresh_all_dags_picks_up_a_new_file(webserver):

@@ -1,0 +1,276 @@
+"""The DAG processor child: parses DAG files and writes them to the database, in a process of its own.
+
+A DAG file's top-level code never runs in the webserver. ``dag_parsing.py`` starts this module as
+``python -m rest_api_plugin.dag_processor PHASE``, as Airflow's scheduler starts its DAG file processors: a
+short-lived process with a deadline and an environment without the webserver's secrets. The request comes as
+JSON on stdin; the child answers with one JSON report on stdout. Everything else it prints (the DAG files'
+own output, Airflow's logs) goes to stderr, which the webserver logs and never shows to a caller.
+
+Phases:
+
+``check``
+    Parse one file (an upload waiting in the DAGs folder under a temporary name) and report its DAG ids, its
+    import errors and its serialization errors. Optionally also parse the file it would replace and the
+    other files of the DAGs folder that mention its DAG ids (who else defines them?). Writes nothing.
+``publish``
+    Parse one installed file and, if everything it defines or drops is in the ``authorized`` DAG ids the
+    webserver checked, store it as the DAG processor does: serialized DAGs, DagModel rows and per-DAG
+    permissions, DAGs the file no longer defines deactivated, the file's import errors recorded or cleared.
+``publish_folder``
+    The same for the whole DAGs folder (refresh_all_dags); DAGs whose files are gone become inactive.
+
+Reports name files by their path relative to the DAGs folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+
+# Module level imports stay in the standard library: stdout is taken over (``main``) before Airflow is
+# imported, so that nothing Airflow or a DAG file prints can be mistaken for the report.
+
+
+# --- parsing ---
+
+@contextmanager
+def fresh_bytecode(paths):
+    """While parsing ``paths``: no cached bytecode before (it could be stale), none left after."""
+    from rest_api_plugin.dag_folder import forget_bytecode
+
+    for path in paths:
+        forget_bytecode(path)
+    try:
+        yield
+    finally:
+        for path in paths:
+            forget_bytecode(path)
+
+
+def parse(paths, safe_mode: bool = False):
+    """A DagBag of ``paths``, each parsed as the DAG processor parses a file (with its import timeout).
+
+    A file that ends the process at import (``sys.exit``) gets an import error rather than ending the child.
+    """
+    from airflow.models import DagBag
+
+    from rest_api_plugin import dag_folder
+
+    bag = DagBag(dag_folder.configured_dags_folder(), include_examples=False, collect_dags=False)
+    with fresh_bytecode(paths):
+        for path in paths:
+            try:
+                bag.process_file(path, only_if_updated=False, safe_mode=safe_mode)
+            except SystemExit as stop:
+                bag.import_errors[path] = f"The file ended the process that parsed it: SystemExit({stop.code!r})"
+    return bag
+
+
+def named_errors(errors: dict[str, str], upload: str | None = None, shown_as: str | None = None) -> dict[str, str]:
+    """Import errors keyed by DAGs-folder-relative path, their text without the DAGs folder's path; an
+    upload's temporary file is named as the file it is going to be (``shown_as``)."""
+    from pathlib import Path
+
+    from rest_api_plugin import dag_folder
+
+    named = {}
+    for path, text in sorted(errors.items()):
+        if upload:
+            text = text.replace(upload, shown_as).replace(Path(upload).name, shown_as)
+            text = text.replace(Path(upload).stem, Path(shown_as).stem)
+        name = shown_as if upload and path == upload else dag_folder.relative_name(path)
+        named[name] = dag_folder.without_dags_folder(text)
+    return named
+
+
+def serialization_errors(bag) -> dict[str, str]:
+    """What Airflow would record when storing the bag's DAGs, found without storing them."""
+    from airflow.serialization.serialized_objects import SerializedDAG
+
+    errors = {}
+    for dag_id, dag in sorted(bag.dags.items()):
+        try:
+            SerializedDAG.to_dict(dag)
+        except Exception as err:
+            errors[dag.fileloc] = f"DAG {dag_id} cannot be serialized: {type(err).__name__}: {err}"
+    return errors
+
+
+# --- check ---
+
+def check(request: dict) -> dict:
+    """``file``: the upload; ``shown_as``: its name in the DAGs folder; ``target``: where it would go;
+    ``previous``: also parse the file at ``target`` (the one it would replace); ``scan_folder``: also find
+    which other files define its DAG ids."""
+    upload, shown_as, target = request["file"], request["shown_as"], request.get("target")
+    bag = parse([upload])
+    errors = named_errors(bag.import_errors or serialization_errors(bag), upload, shown_as)
+    report = {"dag_ids": sorted(bag.dag_ids), "import_errors": errors, "previous_dag_ids": None,
+              "defined_elsewhere": {}}
+    if request.get("previous") and target:
+        report["previous_dag_ids"] = sorted(parse([target]).dag_ids)
+    if request.get("scan_folder") and bag.dag_ids and not errors:
+        skip = {os.path.realpath(path) for path in (upload, target) if path}
+        report["defined_elsewhere"] = defined_elsewhere(set(bag.dag_ids), skip)
+    return report
+
+
+def defined_elsewhere(dag_ids: set[str], skip: set[str]) -> dict[str, str]:
+    """Which other file of the DAGs folder defines one of ``dag_ids``: each file that mentions one of them is
+    parsed, all in this one process."""
+    from airflow.configuration import conf
+    from airflow.utils.file import list_py_file_paths
+
+    from rest_api_plugin import dag_folder
+
+    safe_mode = conf.getboolean("core", "dag_discovery_safe_mode", fallback=True)
+    found: dict[str, str] = {}
+    for path in list_py_file_paths(dag_folder.configured_dags_folder(), safe_mode=safe_mode, include_examples=False):
+        if os.path.realpath(path) in skip or not path.endswith(".py"):
+            continue
+        try:
+            with open(path, encoding="utf-8", errors="replace") as source:
+                text = source.read()
+        except OSError:
+            continue
+        if any(dag_id in text for dag_id in dag_ids):
+            for dag_id in sorted(dag_ids & set(parse([path]).dag_ids)):
+                found.setdefault(dag_id, dag_folder.relative_name(path))
+    return found
+
+
+# --- publish ---
+
+def publish(request: dict) -> dict:
+    """Store the DAGs of ``file``, unless it defines or drops a DAG that is not in ``authorized`` (the ids the
+    webserver checked: then the report lists them under ``unauthorized``) or does not define
+    ``require_dag_id``: then nothing is written. ``pause`` (true, false or null) applies to its DAGs."""
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    from rest_api_plugin import dag_folder
+
+    path = request["file"]
+    bag = parse([path])
+    report = {"dag_ids": sorted(bag.dag_ids), "import_errors": named_errors(bag.import_errors), "unauthorized": [],
+              "written": False, "deactivated": [], "paused": {}}
+    required = request.get("require_dag_id")
+    if required and not bag.import_errors and required not in bag.dag_ids:
+        return report
+    with create_session() as session:
+        gone = []  # the DAGs the file no longer defines; if it fails to import, nobody knows: they stay
+        if not bag.import_errors:
+            gone = sorted(dag_folder.active_dag_ids_in_file(session, path) - set(bag.dag_ids))
+        report["unauthorized"] = sorted(set(bag.dag_ids).union(gone) - set(request["authorized"]))
+        if report["unauthorized"]:
+            return report
+        store(bag, session)
+        for model in session.query(DagModel).filter(DagModel.dag_id.in_(gone)):
+            model.is_active = False
+        report.update(written=True, deactivated=gone, paused=apply_pause(session, bag, request.get("pause")),
+                      import_errors=named_errors(bag.import_errors))  # with serialization errors, if any
+    return report
+
+
+def store(bag, session) -> None:
+    """As the DAG processor stores a parsed file: serialized DAGs (serialization failures become import
+    errors), DagModel rows and per-DAG permissions (``DagBag.sync_to_db``), then the import errors.
+
+    ``sync_to_db`` skips a serialized DAG written less than [core] min_serialized_dag_update_interval ago;
+    the webserver starts this process with that interval at 0, so an edit made just after the last parse
+    is stored (a DAG whose hash did not change is still skipped).
+    """
+    from airflow.dag_processing.processor import DagFileProcessor
+
+    from rest_api_plugin import dag_folder
+
+    processor_subdir = dag_folder.configured_dags_folder()
+    bag.sync_to_db(processor_subdir=processor_subdir, session=session)
+    DagFileProcessor.update_import_errors(file_last_changed=bag.file_last_changed, import_errors=bag.import_errors,
+                                          processor_subdir=processor_subdir, session=session)
+
+
+def apply_pause(session, bag, pause: bool | None) -> dict[str, bool]:
+    """``pause`` True or False sets the bag's DAGs paused or not (None keeps them); their paused state."""
+    from airflow.models import DagModel
+
+    paused = {}
+    for dag_id in sorted(bag.dag_ids):
+        model = session.get(DagModel, dag_id)
+        if pause is not None:
+            model.is_paused = pause
+        paused[dag_id] = bool(model.is_paused)
+    return paused
+
+
+def publish_folder(request: dict) -> dict:
+    """Parse and store the whole DAGs folder, as refresh_all_dags: DAGs whose files are gone, or whose files
+    (parsed without import errors) no longer define them, become inactive."""
+    from airflow.configuration import conf
+    from airflow.dag_processing.manager import DagFileProcessorManager
+    from airflow.models import DagModel
+    from airflow.utils.file import list_py_file_paths
+    from airflow.utils.session import create_session
+
+    from rest_api_plugin import dag_folder
+
+    folder = dag_folder.configured_dags_folder()
+    include_examples = conf.getboolean("core", "load_examples")
+    safe_mode = conf.getboolean("core", "dag_discovery_safe_mode", fallback=True)
+    files = list_py_file_paths(folder, safe_mode=safe_mode, include_examples=include_examples)
+    bag = parse(files, safe_mode=safe_mode)
+    alive = {os.path.realpath(path) for path in files} | {os.path.realpath(dag.fileloc) for dag in bag.dags.values()}
+    parsed = alive - {os.path.realpath(path) for path in bag.import_errors}
+    with create_session() as session:
+        store(bag, session)
+        # Airflow compares file paths as strings: give it the database's own spelling of the live ones.
+        stored = {fileloc for (fileloc,) in session.query(DagModel.fileloc).filter(DagModel.fileloc.isnot(None))}
+        alive_as_stored = {fileloc for fileloc in stored if os.path.realpath(fileloc) in alive}
+        DagModel.deactivate_deleted_dags(alive_dag_filelocs=alive_as_stored, processor_subdir=folder, session=session)
+        for model in session.query(DagModel).filter(DagModel.is_active.is_(True), DagModel.fileloc.isnot(None)):
+            if model.dag_id not in bag.dags and os.path.realpath(model.fileloc) in parsed:
+                model.is_active = False
+        if files:
+            DagFileProcessorManager.clear_nonexistent_import_errors(file_paths=files, processor_subdir=folder,
+                                                                     session=session)
+    by_file: dict[str, list[str]] = {}
+    for dag_id, dag in sorted(bag.dags.items()):
+        by_file.setdefault(dag_folder.relative_name(dag.fileloc), []).append(dag_id)
+    return {"dag_ids": sorted(bag.dag_ids), "dag_ids_by_file": by_file,
+            "import_errors": named_errors(bag.import_errors)}
+
+
+PHASES = {"check": check, "publish": publish, "publish_folder": publish_folder}
+
+
+# --- the process ---
+
+def take_over_stdout():
+    """A private stream for the report; file descriptor 1 becomes stderr, so whatever else this process and
+    its children print (DAG files, Airflow's logging) ends up in the log rather than in the report."""
+    sys.stdout.flush()
+    report_fd = os.dup(1)  # not inherited by the DAG files' subprocesses
+    os.dup2(2, 1)
+    return os.fdopen(report_fd, "w", encoding="utf-8")
+
+
+def main(argv: list[str]) -> int:
+    report_stream = take_over_stdout()
+    phase = argv[1] if len(argv) > 1 else ""
+    try:
+        request = json.loads(sys.stdin.read() or "{}")
+        report, code = PHASES[phase](request), 0
+    except Exception as err:
+        traceback.print_exc()  # to stderr: the webserver logs it, a caller never sees it
+        report, code = {"internal_error": type(err).__name__}, 1
+    sys.stderr.flush()
+    json.dump(report, report_stream)
+    report_stream.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
