@@ -14,9 +14,12 @@ import re
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.airflow_line import AIRFLOW_3, sync_dag_files
 
 TESTS = Path(__file__).parent
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="rest-api-plugin-tests-"))
@@ -42,6 +45,15 @@ os.environ.update(
         "airflow.providers.fab.auth_manager.api.auth.backend.session",
     }
 )
+if AIRFLOW_3:  # the FAB auth manager (roles and per-endpoint permissions), its JWTs, no login rate limit
+    os.environ.update(
+        {
+            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "rest-api-plugin-tests-jwt-secret-" + "0123456789abcdef" * 4,
+            "AIRFLOW__API__SECRET_KEY": "rest-api-plugin-tests",
+            "AIRFLOW__FAB__AUTH_RATE_LIMITED": "False",
+        }
+    )
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}")
 
 # username -> role; "noperm" has a role with no permission at all, "limited" reaches sample_dag only.
@@ -50,22 +62,43 @@ USERS = {"admin": "Admin", "op": "Op", "user": "User", "viewer": "Viewer", "nope
 
 @pytest.fixture(scope="session")
 def airflow_db():
-    from airflow.models import DagBag
     from airflow.utils import db
 
     db.resetdb()
-    DagBag(str(DAGS_FOLDER), include_examples=False).sync_to_db()
+    sync_dag_files(DAGS_FOLDER)
     yield
     shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def app(airflow_db):
+    """Airflow's own app: the webserver's Flask app on Airflow 2, the API server's FastAPI app on Airflow 3
+    (tests.airflow3_client gives it Flask's test-client API)."""
+    if AIRFLOW_3:
+        from tests.airflow3_client import Airflow3App
+
+        airflow_app = Airflow3App()
+        with airflow_app.security_manager() as sm:
+            _create_users(sm)
+        yield airflow_app
+        airflow_app.close()
+        return
     from airflow.www.app import create_app
 
     flask_app = create_app(testing=True)
     _create_users(flask_app.appbuilder.sm)
-    return flask_app
+    yield flask_app
+
+
+@contextmanager
+def security_manager(app):
+    """FAB's security manager (roles, users, permissions), where each line lets it be used."""
+    if AIRFLOW_3:
+        with app.security_manager() as sm:
+            yield sm
+    else:
+        with app.app_context():
+            yield app.appbuilder.sm
 
 
 def _create_users(sm) -> None:
@@ -124,14 +157,19 @@ def call(app):
 
 @pytest.fixture
 def browser_session(app):
-    """A test client signed in through Airflow's login form, and the page's CSRF token."""
+    """A test client signed in through Airflow's login form, and the page's CSRF token (on Airflow 3, where
+    the page proves itself with a header, a stand-in that makes the client send it)."""
 
     def _login(username: str):
         client = app.test_client()
-        page = client.get("/login/").get_data(as_text=True)
+        login = "/auth/login/" if AIRFLOW_3 else "/login/"
+        page = client.get(login).get_data(as_text=True)
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-        answer = client.post("/login/", data={"username": username, "password": PASSWORD, "csrf_token": token})
-        assert answer.status_code in (302, 200)
+        answer = client.post(login, data={"username": username, "password": PASSWORD, "csrf_token": token})
+        assert answer.status_code in (302, 303, 200)
+        if AIRFLOW_3:
+            assert client.get_cookie("_token") is not None, "the Airflow 3 login set no _token cookie"
+            return client, "from-the-page"
         page = client.get("/admin/rest_api/").get_data(as_text=True)
         csrf = re.search(r"var csrfToken = '([^']+)'", page)
         return client, csrf.group(1) if csrf else None
