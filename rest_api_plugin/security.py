@@ -70,7 +70,13 @@ def token_matches(presented: str | None, expected: str | None) -> bool:
 def authenticate(request) -> Identity:
     """The caller's identity: a valid token, else an Airflow user; otherwise 403 (token on) or 401."""
     expected = config.expected_token()
-    if token_matches(request.headers.get(config.token_header_name()), expected):
+    name = config.token_header_name()
+    # one header by either spelling: gunicorn (Airflow 2) hands the underscore one over hyphenated, uvicorn
+    # (Airflow 3) as sent, and new clients may send the hyphenated one
+    presented = request.headers.get(name)
+    if presented is None:
+        presented = request.headers.get(name.replace("_", "-"))
+    if token_matches(presented, expected):
         return Identity(kind="token", name="token")
     identity = request.find_user()
     if identity is not None:

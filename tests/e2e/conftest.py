@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.airflow_line import AIRFLOW_3
 from tests.conftest import TOKEN
 
 # Set by the webserver fixture: a callable returning the log's text.
@@ -92,18 +93,29 @@ class Webserver:
         return requests.request(method, url, headers=headers, timeout=60, **kwargs)
 
 
+# Airflow 2's webserver (gunicorn), or Airflow 3's API server (uvicorn): the same tests, the same URLs
+SERVER = "api-server" if AIRFLOW_3 else "webserver"
+HEALTH = "/api/v2/monitor/health" if AIRFLOW_3 else "/health"
+
+
+def server_command(port: int, folder: Path) -> list[str]:
+    if AIRFLOW_3:
+        return [*AIRFLOW, "api-server", "--port", str(port), "--host", "127.0.0.1"]
+    return [*AIRFLOW, "webserver", "--port", str(port), "--hostname", "127.0.0.1", "--pid", str(folder / "webserver.pid")]
+
+
 def wait_until_up(proc: subprocess.Popen, url: str, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_DEADLINE
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"airflow webserver exited with {proc.returncode}:\n{tail(log)}")
+            raise RuntimeError(f"airflow {SERVER} exited with {proc.returncode}:\n{tail(log)}")
         try:
-            if requests.get(f"{url}/health", timeout=5).status_code == 200:
+            if requests.get(f"{url}{HEALTH}", timeout=5).status_code == 200:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"airflow webserver not up at {url} within {STARTUP_DEADLINE} s:\n{tail(log)}")
+    raise RuntimeError(f"airflow {SERVER} not up at {url} within {STARTUP_DEADLINE} s:\n{tail(log)}")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -124,15 +136,14 @@ def stop(proc: subprocess.Popen) -> None:
 
 @contextmanager
 def running_webserver(folder: Path, **settings: str):
-    """A real ``airflow webserver`` on a free port, with conftest's environment plus ``settings`` (environment
+    """A real ``airflow webserver`` (``airflow api-server`` on Airflow 3) on a free port, with conftest's environment plus ``settings`` (environment
     variables, e.g. ``AIRFLOW__REST_API_PLUGIN__OUTPUT_FORMAT="text"``); stopped on exit."""
     env = {**webserver_env(), **settings}
     log = folder / "webserver.log"
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [*AIRFLOW, "webserver", "--port", str(port), "--hostname", "127.0.0.1",
-             "--pid", str(folder / "webserver.pid")],
+            server_command(port, folder),
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, so stop() reaches gunicorn's workers too
         )

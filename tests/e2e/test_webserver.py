@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import PASSWORD, TOKEN
 from tests.e2e.conftest import AIRFLOW, API
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.smoke]
 
 
 def db_run(dag_id: str, run_id: str):
