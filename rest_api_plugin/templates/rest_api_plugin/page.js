@@ -1,4 +1,4 @@
-/* The REST API page: search, anchors, forms that POST with the session's CSRF token, answers, jobs.
+/* The REST API page: search, anchors, forms that POST with the session's CSRF proof, answers, jobs.
    Inlined by index.html (no network asset). Everything about an endpoint comes from the page's markup,
    which is generated from the registry. Note for editors: this file is a Jinja include, so never write
    two opening braces in a row, nor a brace followed by '%' or '#'. */
@@ -180,7 +180,8 @@
       method: "POST",
       body: body,
       credentials: "same-origin",
-      headers: { "X-CSRFToken": CSRF, Accept: "application/json" },
+      // Airflow 2 checks the session's CSRF token; Airflow 3 this header, which no other site's page can add
+      headers: { "X-CSRFToken": CSRF, "X-Requested-With": "XMLHttpRequest", Accept: "application/json" },
     }).then(function (response) {
       return response.text().then(function (text) {
         var envelope = null;
