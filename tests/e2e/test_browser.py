@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.airflow_line import AIRFLOW_3
 from tests.conftest import DAGS_FOLDER, PASSWORD, TOKEN
 
 CHROMIUM = os.environ.get("REST_API_PLUGIN_CHROMIUM", "/usr/bin/chromium")
@@ -33,6 +34,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 PAGE = "/admin/rest_api/"
+LOGIN = "/auth/login/" if AIRFLOW_3 else "/login/"
 API = "/admin/rest_api/api"
 SLOW = 60_000  # ms: a call that runs an airflow command in a subprocess, on a busy two-core machine
 JOB = 240_000  # ms: a background airflow command from start to end
@@ -64,11 +66,15 @@ def page(context):
 
 
 def sign_in(page, username: str, then: str = PAGE):
-    """Airflow's own login form, as a person uses it; it sends us back to ``then``."""
-    page.goto(f"/login/?next={then}")
+    """Airflow's own login form, as a person uses it (Airflow 2's webserver sends us back to ``then``; Airflow
+    3's login lands in its UI, from where a person opens Admin -> REST API)."""
+    page.goto(f"{LOGIN}?next={then}")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.click("input[type=submit]")
+    page.click("[type=submit]")
+    if AIRFLOW_3:
+        page.wait_for_load_state()
+        page.goto(then)
     page.wait_for_url(re.compile(r"/admin/rest_api/"))
     expect(page.locator("#rest-api-page")).to_be_visible()
 
