@@ -12,6 +12,7 @@ from typing import Callable, Literal, Mapping, Optional, Union, get_args
 
 from marshmallow import Schema
 
+from rest_api_plugin import security
 from rest_api_plugin.airflow_compat import DagAccessEntity
 from rest_api_plugin.cli import display_run
 from rest_api_plugin.result import CallContext, Result
@@ -47,7 +48,7 @@ from rest_api_plugin.schemas.processes import (
 from rest_api_plugin.schemas.tasks import BackfillSchema, ClearSchema, RunTaskSchema, TestTaskSchema
 from rest_api_plugin.services import dag_files, processes, task_jobs
 
-RESOURCE = "REST API Plugin"
+RESOURCE = security.RESOURCE  # the resource of every endpoint's permission
 
 Handler = Callable[[dict, CallContext], Result]
 # The equivalent CLI call, as the words after `airflow`: shown as the envelope's airflow_cmd.

@@ -18,6 +18,8 @@ from rest_api_plugin.errors import Forbidden, Unauthenticated
 log = logging.getLogger(__name__)
 
 TOKEN_FAILED = "Token Authentication Failed"
+# The resource of every endpoint's permission (can_<endpoint>) in the auth manager
+RESOURCE = "REST API Plugin"
 CSRF_FIELD = "csrf_token"
 
 
@@ -97,8 +99,6 @@ def user_may_call(endpoint, user) -> bool:
     """The endpoint's own permission (``can_<name>`` on ``REST API Plugin``), as the auth manager grants it.
     An auth manager without per-role permissions answers for any signed-in role: there, state changes are for
     admins only (``may_write``)."""
-    from rest_api_plugin.registry import RESOURCE
-
     return bool(
         auth_manager().is_authorized_custom_view(method=endpoint.permission, resource_name=RESOURCE, user=user)
     )
