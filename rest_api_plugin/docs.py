@@ -39,12 +39,13 @@ def _kind(field) -> str:
 
 
 def _is_legacy(schema, name: str) -> bool:
-    """Accepted for old clients and ignored: the schema lists it in ``IGNORED``."""
-    return name in getattr(schema, "IGNORED", ())
+    """Accepted for old clients and ignored or unused: the schema lists it in ``IGNORED``, or its field says
+    ``legacy`` (e.g. ``subdir`` where DAGs come from the database)."""
+    return name in getattr(schema, "IGNORED", ()) or bool(schema.fields[name].metadata.get("legacy"))
 
 
 def _help(schema, name: str, field) -> str:
-    if _is_legacy(schema, name):
+    if name in getattr(schema, "IGNORED", ()):
         return IGNORED
     return field.metadata.get("description") or HELP.get(field.data_key or name, "")
 
@@ -69,7 +70,8 @@ def _control(kind: str, choices: list) -> str:
 def describe_arguments(endpoint) -> list[dict]:
     """Each argument: name, kind, required, description; and for the page: its form control (checkbox,
     number, datetime-local, json, file, text or select), choices (for a select), default (when not sent,
-    or None) and legacy (accepted for old clients and ignored)."""
+    or None), legacy (accepted for old clients, ignored or unused), alias_of (the argument it is another name
+    of, or None) and aliases (its other names)."""
     schema = endpoint.schema()
     described = []
     for name, field in schema.fields.items():
@@ -83,7 +85,10 @@ def describe_arguments(endpoint) -> list[dict]:
         }
         argument["control"] = _control(argument["kind"], argument["choices"])
         argument["legacy"] = _is_legacy(schema, name)
-        described.append(argument)
+        argument["alias_of"] = field.metadata.get("alias_of")  # another name for that argument (the page
+        described.append(argument)                                # shows one input per meaning)
+    for argument in described:
+        argument["aliases"] = [other["name"] for other in described if other["alias_of"] == argument["name"]]
     return described
 
 

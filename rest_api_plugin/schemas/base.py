@@ -37,8 +37,8 @@ class WithLogicalDate(ArgumentsSchema):
     """Accepts the date as ``execution_date`` (the original plugin), ``exec_date`` or ``logical_date``."""
 
     execution_date = LogicalDate()
-    exec_date = LogicalDate()
-    logical_date = LogicalDate()
+    exec_date = LogicalDate(metadata={"alias_of": "execution_date"})
+    logical_date = LogicalDate(metadata={"alias_of": "execution_date"})
 
     @post_load
     def merge_logical_date(self, data, **kwargs):

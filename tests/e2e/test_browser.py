@@ -410,3 +410,17 @@ def test_narrow_screen_has_no_horizontal_scroll(browser, webserver):
         screenshot(page, "rest-api-page-narrow.png")
     finally:
         ctx.close()
+
+
+def test_dag_and_task_ids_are_offered(page):
+    """dag_id suggests the DAGs the user may read; choosing one makes task_id suggest that DAG's tasks."""
+    sign_in(page, "admin")
+    expect(page.locator("#rest-api-dag-ids option[value=sample_dag]")).to_have_count(1, timeout=SLOW)
+    article = open_endpoint(page, "task_state")
+    task_choices = article.locator("#arg-task_state-task_id-choices option")
+    expect(task_choices).to_have_count(0)
+    dag_input = article.get_by_label("dag_id")
+    dag_input.fill("sample_dag")
+    dag_input.dispatch_event("change")
+    expect(task_choices).to_have_count(2, timeout=SLOW)
+    assert sorted(task_choices.evaluate_all("options => options.map(o => o.value)")) == ["extract", "load"]

@@ -440,6 +440,43 @@
     return panel;
   }
 
+  // dag_id inputs suggest the DAGs this user may read (list_dags); once a DAG is chosen, the task_id input of
+  // the same form suggests its tasks (list_tasks). Only when the user may call those endpoints.
+  function fillChoices(list, values) {
+    list.textContent = "";
+    values.forEach(function (value) { list.appendChild(el("option", { value: value })); });
+  }
+
+  function dataOf(answer) {
+    return answer.envelope && answer.envelope.status === "OK" && answer.envelope.data ? answer.envelope.data : null;
+  }
+
+  var dagChoices = document.getElementById("rest-api-dag-ids");
+  if (dagChoices && document.getElementById("endpoint-list_dags")) {
+    post("list_dags", [["output_format", "text"]], false).then(function (answer) {
+      var data = dataOf(answer);
+      if (data && data.dags) fillChoices(dagChoices, data.dags.map(function (dag) { return dag.dag_id; }));
+    }, function () { /* no suggestions: the inputs still take any id */ });
+  }
+
+  var mayListTasks = !!document.getElementById("endpoint-list_tasks");
+  page.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!mayListTasks || input.name !== "dag_id") return;
+    var form = input.closest(".rest-api-form");
+    var task = form ? form.querySelector("input[name=task_id]") : null;
+    if (!task || !task.list) return;
+    var dagId = input.value.trim();
+    fillChoices(task.list, []);
+    if (!dagId) return;
+    post("list_tasks", [["dag_id", dagId], ["output_format", "text"]], false).then(function (answer) {
+      var data = dataOf(answer);
+      if (data && data.tasks && input.value.trim() === dagId) {
+        fillChoices(task.list, data.tasks.map(function (t) { return t.task_id; }));
+      }
+    }, function () { /* no suggestions */ });
+  });
+
   filter();
   showFromHash();
 })();
