@@ -45,7 +45,7 @@ def sync_dag_files(path: Path) -> list[str]:
     return list(bag.dag_ids)
 
 
-def trigger(dag_id: str, run_id: str, logical_date):
+def trigger(dag_id: str, run_id: str | None = None, logical_date=None):
     """A manual run of ``dag_id``, as `airflow dags trigger` makes it."""
     from airflow.api.common.trigger_dag import trigger_dag
 
@@ -54,3 +54,4 @@ def trigger(dag_id: str, run_id: str, logical_date):
     from airflow.utils.types import DagRunTriggeredByType
 
     return trigger_dag(dag_id, run_id=run_id, logical_date=logical_date, triggered_by=DagRunTriggeredByType.TEST)
+

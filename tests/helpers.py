@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-
+from tests.airflow_line import sync_dag_files
 from tests.conftest import DAGS_FOLDER
 
 ORIGINAL_DAGS = ("sample_dag", "other_dag")  # what tests/dags/sample_dags.py defines
@@ -61,12 +61,10 @@ def dag_source(template: str, **values) -> str:
 
 
 def write_dag_file(name: str, source: str, sync: bool = True) -> Path:
-    from airflow.models import DagBag
-
     path = DAGS_FOLDER / name
     path.write_text(source)
     if sync:
-        DagBag(str(path), include_examples=False).sync_to_db()
+        sync_dag_files(path)
     return path
 
 
@@ -129,9 +127,11 @@ def db_state() -> dict:
     from airflow.models.serialized_dag import SerializedDagModel
     from airflow.utils.session import create_session
 
+    from rest_api_plugin.airflow_compat import dag_is_active
+
     with create_session() as session:
         return {
-            "dags": {m.dag_id: (m.fileloc, m.is_active, m.is_paused, m.description) for m in session.query(DagModel)},
+            "dags": {m.dag_id: (m.fileloc, dag_is_active(m), m.is_paused, m.description) for m in session.query(DagModel)},
             "serialized": {s.dag_id: s.dag_hash for s in session.query(SerializedDagModel)},
             "runs": sorted((r.dag_id, r.run_id, r.state) for r in session.query(DagRun)),
             "tis": sorted((t.dag_id, t.run_id, t.task_id, t.state) for t in session.query(TaskInstance)),

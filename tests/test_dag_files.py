@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.airflow_line import trigger
 from tests.conftest import AIRFLOW_HOME, DAGS_FOLDER
 from tests.helpers import (
     ORIGINAL_DAGS,
@@ -114,13 +115,13 @@ def deploy_raw_name(call, name: str, content: str):
 
 
 def set_running(dag_id: str) -> None:
-    from airflow.api.common.trigger_dag import trigger_dag
     from airflow.models import TaskInstance
-    from airflow.utils import timezone
+
+    from rest_api_plugin.airflow_compat import timezone
     from airflow.utils.session import create_session
     from airflow.utils.state import TaskInstanceState
 
-    trigger_dag(dag_id, run_id="busy_run", execution_date=timezone.parse("2024-03-01T00:00:00+00:00"))
+    trigger(dag_id, run_id="busy_run", logical_date=timezone.parse("2024-03-01T00:00:00+00:00"))
     with create_session() as session:
         for ti in session.query(TaskInstance).filter_by(dag_id=dag_id, run_id="busy_run"):
             ti.state = TaskInstanceState.RUNNING
@@ -539,10 +540,8 @@ class TestDeleteDag:
         assert db_state() == before_db
 
     def test_removes_the_records_and_keeps_the_file(self, call):
-        from airflow.api.common.trigger_dag import trigger_dag
-
         path = write_dag_file("doomed_dag.py", simple("doomed_dag"))
-        trigger_dag("doomed_dag", run_id="old_run")
+        trigger("doomed_dag", run_id="old_run")
         body = assert_ok(call("delete_dag", method="POST", dag_id="doomed_dag"))
         assert body["data"]["records_removed"] > 0 and body["data"]["file_removed"] is False
         assert dag_model("doomed_dag") is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rest_api_plugin import registry
+from tests.airflow_line import trigger
 from tests.conftest import PASSWORD, auth_headers
 from tests.helpers import (
     SIMPLE_DAG,
@@ -72,10 +73,9 @@ def expected_status(caller: str, endpoint) -> int:
 @pytest.fixture
 def existing_run(app):
     """A run of sample_dag at LOGICAL_DATE, for the state endpoints."""
-    from airflow.api.common.trigger_dag import trigger_dag
-    from airflow.utils import timezone
+    from rest_api_plugin.airflow_compat import timezone
 
-    return trigger_dag("sample_dag", run_id="matrix_run", execution_date=timezone.parse(LOGICAL_DATE))
+    return trigger("sample_dag", run_id="matrix_run", logical_date=timezone.parse(LOGICAL_DATE))
 
 
 def test_matrix_covers_every_endpoint():

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.airflow_line import trigger
 from tests.conftest import DAGS_FOLDER
 from tests.helpers import SIMPLE_DAG, dag_model, dag_source, forget_dag, hanging_source, poll
 
@@ -20,10 +21,9 @@ DATE = "2024-03-01T00:00:00"
 @pytest.fixture
 def sample_run(webserver):
     """A run of sample_dag at DATE with its task instances (conftest's clean_db empties runs per test)."""
-    from airflow.api.common.trigger_dag import trigger_dag
-    from airflow.utils import timezone
+    from rest_api_plugin.airflow_compat import timezone
 
-    return trigger_dag("sample_dag", run_id="e2e_cmd_run", execution_date=timezone.parse(DATE))
+    return trigger("sample_dag", run_id="e2e_cmd_run", logical_date=timezone.parse(DATE))
 
 
 def ok(answer) -> dict:
