@@ -29,7 +29,8 @@ MARGIN_SECONDS = 10
 # -P (Python 3.11+): the working directory is not put on sys.path, so no file there can shadow a module.
 PROGRAM = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-m", "rest_api_plugin.dag_processor"]
 # The child stores DAGs at once, even those stored less than min_serialized_dag_update_interval ago.
-CHILD_SETTINGS = {"AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0"}
+# Airflow 3: a server process, whose task SDK reads variables and connections from the metadata database.
+CHILD_SETTINGS = {"AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0", "_AIRFLOW_PROCESS_CONTEXT": "server"}
 LOG_TAIL_LINES = 40
 
 
@@ -108,6 +109,14 @@ def publish_folder() -> PublishedFolder:
         raise Conflict(f"The DAGs folder was not refreshed: {stopped}")
     return PublishedFolder(dag_ids=report["dag_ids"], dag_ids_by_file=report["dag_ids_by_file"],
                            import_errors=report["import_errors"])
+
+
+def render(request: dict) -> dict:
+    """Airflow 3: the child's ``render`` report (``template_rendering.render``)."""
+    try:
+        return run("render", request, parse_deadline())
+    except ParseStopped as stopped:
+        raise Conflict(f"Rendering did not finish: {stopped}")
 
 
 def parse_deadline() -> Deadline:
