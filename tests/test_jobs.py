@@ -15,11 +15,13 @@ import urllib.request
 import pytest
 
 from rest_api_plugin import cli, jobs
+from tests.airflow_line import AIRFLOW_VERSION
 from tests.helpers import poll
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-CELERY_DB = "rest_api_plugin_celery_tests"
+# one per Airflow version: a database migrated by one line cannot be migrated by another
+CELERY_DB = f"rest_api_plugin_celery_tests_{AIRFLOW_VERSION.replace('.', '_')}"
 
 
 def job_state(call, job_id: str) -> dict:
