@@ -224,7 +224,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         name="list_dags",
         example="report=true",
-        description="List the DAGs in the database; report=true adds the DAG files' import errors.",
+        description="List the DAGs in the database (limit and offset page them); report=true adds the DAG files' import errors.",
         group=Group.DAGS,
         schema=ListDagsSchema,
         handler=dags.list_dags,
