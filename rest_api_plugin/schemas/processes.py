@@ -6,6 +6,7 @@ import re
 
 from marshmallow import ValidationError, fields, post_load, validate
 
+from rest_api_plugin.airflow_compat import AIRFLOW_3
 from rest_api_plugin.schemas.base import ArgumentsSchema
 from rest_api_plugin.schemas.fields import BoundedInteger, Flag, Key, PathText, Text
 
@@ -84,6 +85,9 @@ class Waits(ArgumentsSchema):
 
 
 class SchedulerSchema(DaemonLegacy, Waits):
+    """On Airflow 3 the scheduler parses no DAG file (the dag-processor does: api=dag_processor) and pickles
+    nothing: ``subdir`` and ``do_pickle`` are ignored there."""
+
     dag_id = Key("dag_id")  # the Airflow 1 scheduler's -d; Airflow 2's scheduler has none
     subdir = WholeDagsFolder()
     num_runs = BoundedInteger(-1)
@@ -91,7 +95,20 @@ class SchedulerSchema(DaemonLegacy, Waits):
     do_pickle = Flag()
     skip_serve_logs = Flag()
 
-    IGNORED = (*DaemonLegacy.IGNORED, "dag_id", "run_duration")
+    IGNORED = (*DaemonLegacy.IGNORED, "dag_id", "run_duration", *(("subdir", "do_pickle") if AIRFLOW_3 else ()))
+
+
+class DagProcessorSchema(DaemonLegacy, Waits):
+    """``airflow dag-processor``: on Airflow 2 the standalone DAG processor (``subdir``: only the DAGs folder
+    itself, as for the scheduler), on Airflow 3 the one that parses every DAG bundle, or one (``bundle_name``)."""
+
+    num_runs = BoundedInteger(-1, metadata={"description": "Parse the DAG files this many times, then exit "
+                                                           "(-1, the default: run until stopped)."})
+    if AIRFLOW_3:
+        bundle_name = Key("bundle name", metadata={"description": "Only this DAG bundle ([dag_processor] "
+                                                                   "dag_bundle_config_list names them)."})
+    else:
+        subdir = WholeDagsFolder()
 
 
 class WorkerSchema(DaemonLegacy, Waits):
