@@ -377,11 +377,9 @@ ENDPOINTS += (
         name="test",
         data=data.Job,
         errors=JOB_ERRORS,
-        example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00"
-        + ("" if AIRFLOW_3 else "&dry_run=true"),
-        description="Test a task instance (airflow tasks test; task_params"
-        + ("; no dry_run on Airflow 3: use render" if AIRFLOW_3 else ", dry_run")
-        + "). Waits for the output by default (wait=false: a background job).",
+        example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
+        description="Test a task instance (airflow tasks test; task_params; dry_run on Airflow 2 only: Airflow 3 "
+        "refuses it, use render). Waits for the output by default (wait=false: a background job).",
         group=Group.TASKS,
         schema=TestTaskSchema,
         handler=task_jobs.test,
@@ -395,8 +393,7 @@ ENDPOINTS += (
         errors=JOB_ERRORS + NOT_ON_AIRFLOW_3,
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&local=true",
         description="Run a task instance (airflow tasks run). Waits for the output by default "
-        "(wait=false: a background job)."
-        + (" Not on Airflow 3 (501): it has no tasks run; use trigger_dag or clear." if AIRFLOW_3 else ""),
+        "(wait=false: a background job). Airflow 3 has no tasks run: 501 there (use trigger_dag, clear or test).",
         group=Group.TASKS,
         schema=RunTaskSchema,
         handler=task_jobs.run,
@@ -423,9 +420,8 @@ ENDPOINTS += (
         data=data.Job,
         errors=JOB_ERRORS,
         example="dag_id=sample_dag&start_date=2024-01-01&end_date=2024-01-03",
-        description="Run a DAG for a date range (airflow dags backfill) as a background job."
-        if not AIRFLOW_3 else "Backfill a DAG over a date range (airflow backfill create) as a background job: "
-        "it creates the runs, queued, and the scheduler runs them.",
+        description="Run a DAG for a date range as a background job: airflow dags backfill on Airflow 2; on "
+        "Airflow 3 airflow backfill create, which queues the runs for the scheduler.",
         group=Group.RUNS,
         schema=BackfillSchema,
         handler=task_jobs.backfill,
@@ -438,8 +434,8 @@ ENDPOINTS += (
         data=data.Job,
         errors=DAEMON_ERRORS,
         example="num_runs=1",
-        description="Start a scheduler (num_runs, subdir) as a background job."
-        + (" On Airflow 3 it parses no DAG file: start a dag_processor too." if AIRFLOW_3 else ""),
+        description="Start a scheduler (num_runs, subdir) as a background job. On Airflow 3 it parses no DAG "
+        "file: start a dag_processor too.",
         group=Group.PROCESSES,
         schema=SchedulerSchema,
         handler=processes.scheduler,
@@ -451,10 +447,9 @@ ENDPOINTS += (
         data=data.Job,
         errors=DAEMON_ERRORS,
         example="num_runs=1",
-        description="Start a DAG processor (airflow dag-processor; num_runs, "
-        + ("bundle_name), which parses the DAG files into the database, " if AIRFLOW_3 else
-           "subdir), needs [scheduler] standalone_dag_processor = True, ")
-        + "as a background job.",
+        description="Start a DAG processor, which parses the DAG files into the database (airflow dag-processor; "
+        "num_runs; bundle_name on Airflow 3; subdir on Airflow 2, where it needs [scheduler] "
+        "standalone_dag_processor = True), as a background job.",
         group=Group.PROCESSES,
         schema=DagProcessorSchema,
         handler=processes.dag_processor,

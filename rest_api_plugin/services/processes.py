@@ -71,6 +71,7 @@ def scheduler(args: dict, ctx: CallContext) -> Result:
 STANDALONE_DAG_PROCESSOR_OFF = (
     "airflow dag-processor needs [scheduler] standalone_dag_processor = True on Airflow 2; with it off, the "
     "scheduler parses the DAG files itself and a second DAG processor would parse them again.")
+STANDALONE_DAG_PROCESSOR_SQLITE = "Airflow 2's standalone DAG processor does not support SQLite as metadata database."
 
 
 def dag_processor(args: dict, ctx: CallContext) -> Result:
@@ -79,6 +80,8 @@ def dag_processor(args: dict, ctx: CallContext) -> Result:
 
         if not conf.getboolean("scheduler", "standalone_dag_processor", fallback=False):
             raise Conflict(STANDALONE_DAG_PROCESSOR_OFF)
+        if conf.get("database", "sql_alchemy_conn").startswith("sqlite"):
+            raise Conflict(STANDALONE_DAG_PROCESSOR_SQLITE)
     return run_job("dag_processor", dag_processor_command(args), args, ctx)
 
 
