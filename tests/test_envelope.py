@@ -6,8 +6,6 @@ import re
 
 import pytest
 
-from tests.airflow_line import AIRFLOW_3
-
 HTTP_DATE = re.compile(r"^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$")
 
 
@@ -128,7 +126,7 @@ SUBDIR_CALLS = {
     "test": {"dag_id": "no_such_dag", "task_id": "t"}, "run": {"dag_id": "no_such_dag", "task_id": "t"},
     "clear": {"dag_id": "no_such_dag", "dry_run": "true"},
     "backfill": {"dag_id": "no_such_dag", "start_date": "2024-01-01"}, "scheduler": {"num_runs": "many"},
-    **({} if AIRFLOW_3 else {"dag_processor": {"num_runs": "many"}}),  # Airflow 3's takes a bundle_name
+    "dag_processor": {"num_runs": "many"},
 }
 
 

@@ -442,11 +442,13 @@ class TestDaemons:
         assert body["data"]["state"] == "success" and body["data"]["exit_code"] == 0
         assert body["airflow_cmd"] == "airflow dag-processor --num-runs=1"
 
-    @pytest.mark.parametrize("args", [{"num_runs": "many"}, {"num_runs": "-5"},
-                                      {"bundle_name" if AIRFLOW_3 else "subdir": "/etc"}])
+    @pytest.mark.parametrize("args", [{"num_runs": "many"}, {"num_runs": "-5"}, {"subdir": "/etc"},
+                                      {"bundle_name": "a b"}, *([] if AIRFLOW_3 else [{"bundle_name": "dags-folder"}])])
     def test_dag_processor_refuses_bad_arguments(self, call, args):
         body = call("dag_processor", **args).get_json()
         assert (body["status"], body["http_response_code"]) == ("ERROR", 400), body
+        if not AIRFLOW_3 and args.get("bundle_name") == "dags-folder":
+            assert "bundle_name exists on Airflow 3 only" in body["output"]
 
     def test_scheduler_refuses_bad_arguments(self, call):
         assert call("scheduler", num_runs="many").get_json()["http_response_code"] == 400

@@ -398,7 +398,9 @@ class TestBackfill:
         *([({"dag_id": "other_dag", "start_date": "2024-01-01", "reprocess_behavior": "sometimes"}, 400),
            ({"dag_id": "other_dag", "start_date": "2024-01-01", "max_active_runs": "0"}, 400),
            ({"dag_id": "sample_dag", "start_date": "2024-01-01", "wait": "true"}, 409)]  # no schedule: no backfill
-          if AIRFLOW_3 else []),
+          if AIRFLOW_3 else
+          [({"dag_id": "other_dag", "start_date": "2024-01-01", "max_active_runs": "2"}, 400),  # Airflow 3 only
+           ({"dag_id": "other_dag", "start_date": "2024-01-01", "reprocess_behavior": "failed"}, 400)]),
     ])
     def test_failures(self, call, args, status):
         assert call("backfill", **args).get_json()["http_response_code"] == status

@@ -56,11 +56,12 @@ class TestTaskSchema(WithLogicalDate, IgnoresLegacyArguments, DryRun, Waits):
     task_id = Key("task_id", required=True, error_messages=REQUIRED_TASK_ID)
     run_id = RunId()
     map_index = BoundedInteger(-1, load_default=-1)
-    subdir = DagFolderPath()
+    subdir = DagFolderPath(metadata={"description": "A file or folder inside the DAGs folder (ignored on Airflow 3, "
+                                                    "where the DAG comes from its bundle)."})
     task_params = JsonObject()
     wait = Flag(load_default=True)
 
-    IGNORED = ("subdir",) if AIRFLOW_3 else ()
+    IGNORED_ON_AIRFLOW_3 = ("subdir",)
 
     @validates_schema
     def no_dry_run_on_airflow_3(self, data, **kwargs):
@@ -149,14 +150,16 @@ class BackfillSchema(IgnoresLegacyArguments, DryRun, Waits):
     disable_retry = Flag()
     donot_pickle = Flag()
     include_adhoc = Flag()
-    if AIRFLOW_3:  # `backfill create` only
-        max_active_runs = fields.Integer(strict=False, validate=validate.Range(min=1, max=10_000), metadata={
-            "description": "At most this many runs of the backfill at once (default: the DAG's max_active_runs)."})
-        reprocess_behavior = fields.String(validate=validate.OneOf(("none", "completed", "failed")), metadata={
-            "description": "For dates that already have a run: none (skip them, the default), failed (a new run "
-            "where the run failed) or completed (a new run where the run finished)."})
+    max_active_runs = fields.Integer(strict=False, validate=validate.Range(min=1, max=10_000), metadata={
+        "description": "Airflow 3 only: at most this many runs of the backfill at once (default: the DAG's "
+        "max_active_runs)."})
+    reprocess_behavior = fields.String(validate=validate.OneOf(("none", "completed", "failed")), metadata={
+        "description": "Airflow 3 only, for dates that already have a run: none (skip them, the default), failed "
+        "(a new run where the run failed) or completed (a new run where the run finished)."})
 
-    IGNORED = ("donot_pickle", "include_adhoc", *(BACKFILL_IGNORED_ON_AIRFLOW_3 if AIRFLOW_3 else ()))
+    IGNORED = ("donot_pickle", "include_adhoc")
+    IGNORED_ON_AIRFLOW_3 = BACKFILL_IGNORED_ON_AIRFLOW_3
+    AIRFLOW_3_ONLY = ("max_active_runs", "reprocess_behavior")
 
     @validates_schema
     def dates_given_in_order(self, data, **kwargs):
