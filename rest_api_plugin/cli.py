@@ -89,6 +89,11 @@ STRUCTLOG_FIELD = re.compile(r"(?:^| )(?P<key>category|filename)=(?P<value>\S+)"
 # file:line Category: message (Airflow's format) or file:line: Category: message (Python's)
 WARNING_LINE = re.compile(r"^(?P<file>.+?\.py):\d+(?P<python_format>:)? (?P<category>[A-Za-z_]\w*): ")
 DEPRECATION_CATEGORY = re.compile(r"Deprecat\w*Warning$|^FutureWarning$|^RemovedIn\w*Warning$")
+# Airflow 3's `tasks test` exits 0 whatever becomes of the task: its end shows in the log of the in-process
+# execution API (the last state it was set to), or in the task runner's error line.
+TASK_STATE_SET = re.compile(r"\bTask instance state updated\b.* new_state=(?P<state>\w+)")
+TASK_FAILED = re.compile(r"^\S+ \[error\s*\] Task failed with exception\b.*\[task\]", re.MULTILINE)
+TASK_FAILED_STATES = ("failed", "up_for_retry", "upstream_failed")
 DEFAULT_TIMEOUT = 120
 TIMEOUT_MARGIN = 10
 
@@ -232,6 +237,15 @@ def _is_loading_event(line: str) -> bool:
         return True  # Airflow 3's deprecated imports (airflow.operators...) warn as UserWarning from the DAG file
     filename = fields.get("filename")
     return bool(filename) and os.path.realpath(filename).startswith(_airflow_package() + os.sep)
+
+
+def task_state_in_log(text: str) -> str | None:
+    """The task's last state in the output of Airflow 3's ``tasks test`` ("failed" when only its error line
+    says so); None when the output does not say."""
+    states = TASK_STATE_SET.findall(text)
+    if states:
+        return states[-1]
+    return "failed" if TASK_FAILED.search(text) else None
 
 
 def _is_loading_warning(warning: re.Match) -> bool:

@@ -200,6 +200,26 @@ class TestTestCommand:
         assert body["data"]["task_state"] == "failed" and body["data"]["exit_code"] == 0
         assert "about to fail" in body["data"]["stdout"] and "[py.warnings]" not in body["data"]["stdout"]
 
+    @airflow3_only
+    def test_a_test_job_shows_the_tasks_state_on_airflow_3(self, call):
+        """Without waiting: api=jobs shows the task's state (the command's exit code says nothing)."""
+        from tests.helpers import poll
+
+        write_dag_file("failing_dag.py", dag_source(FAILING_DAG, dag_id="failing_dag"))
+        try:
+            started = call("test", dag_id="failing_dag", task_id="fails", execution_date="2024-01-01",
+                           wait="false").get_json()
+            assert started["status"] == "OK", started
+            job_id = started["data"]["job_id"]
+            ended = poll(lambda: (job := call("jobs", job_id=job_id).get_json()["data"])["state"] != "running"
+                         and job, seconds=90)
+        finally:
+            (__import__("tests.conftest").conftest.DAGS_FOLDER / "failing_dag.py").unlink()
+            forget_dag("failing_dag")
+        assert (ended["state"], ended["exit_code"], ended["task_state"]) == ("success", 0, "failed"), ended
+        body = call("test", dag_id="sample_dag", task_id="extract", execution_date="2024-01-01").get_json()
+        assert call("jobs", job_id=body["data"]["job_id"]).get_json()["data"]["task_state"] == "success"
+
     @airflow2_only
     def test_hostile_task_params_are_data(self, call):
         params = '{"x": "$(touch %s); `touch %s`"}' % (MARKER, MARKER)

@@ -10,11 +10,10 @@ queued, and leaves running them to the scheduler.
 from __future__ import annotations
 
 import json
-import re
 
 from rest_api_plugin import jobs
 from rest_api_plugin.airflow_compat import AIRFLOW_3
-from rest_api_plugin.cli import map_index_option, option, positional
+from rest_api_plugin.cli import TASK_FAILED_STATES, map_index_option, option, positional, task_state_in_log
 from rest_api_plugin.errors import Conflict, NotImplementedOnThisAirflow
 from rest_api_plugin.jobs import run_job
 from rest_api_plugin.result import CallContext, Result
@@ -112,29 +111,15 @@ def _require_task(args: dict) -> None:
     get_task(get_serialized_dag(args["dag_id"]), args["task_id"])
 
 
-# Airflow 3's `tasks test` exits 0 whatever becomes of the task: its end shows in the log of the in-process
-# execution API (the last state it was set to), or in the task runner's error line.
-TASK_STATE_SET = re.compile(r"\bTask instance state updated\b.* new_state=(?P<state>\w+)")
-TASK_FAILED = re.compile(r"^\S+ \[error\s*\] Task failed with exception\b.*\[task\]", re.MULTILINE)
-FAILED_STATES = ("failed", "up_for_retry", "upstream_failed")
-
-
-def task_state_in_log(text: str) -> str | None:
-    """The task's last state in the output of Airflow 3's ``tasks test`` ("failed" when only its error line
-    says so); None when the output does not say."""
-    states = TASK_STATE_SET.findall(text)
-    if states:
-        return states[-1]
-    return "failed" if TASK_FAILED.search(text) else None
-
-
 def test(args: dict, ctx: CallContext) -> Result:
+    """Airflow 3's ``tasks test`` exits 0 whatever becomes of the task: a task that failed is a 409 all the same
+    (its state read from the command's log, ``cli.task_state_in_log``)."""
     _require_task(args)
     result = run_job("test", test_argv(args), args, ctx, dag_id=args["dag_id"])
     job = result.data
     if AIRFLOW_3 and result.http_status == 200 and args.get("wait") and job.get("state") == "success":
         state = task_state_in_log(jobs.tail(job["job_id"], ".out"))
-        if state in FAILED_STATES:
+        if state in TASK_FAILED_STATES:
             stdout, stderr = jobs.output_of(job["job_id"], jobs.LINES_IN_ANSWER)
             stderr_section = f"\n--- stderr ---\n{stderr}" if stderr else ""
             raise Conflict(f"{job['command']} ended with exit code 0, but the task ended {state}\n{stdout}"
