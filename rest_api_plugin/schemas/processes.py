@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import ValidationError, fields, post_load, validate
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from rest_api_plugin.airflow_compat import AIRFLOW_3
 from rest_api_plugin.schemas.base import ArgumentsSchema
 from rest_api_plugin.schemas.fields import BoundedInteger, Flag, Key, PathText, Text
 
@@ -49,14 +50,25 @@ class IgnoresLegacyArguments(ArgumentsSchema):
     """Accepts arguments the original plugin had that mean nothing on Airflow 2, and lists them.
 
     A subclass names its ignored fields in ``IGNORED``; the ones given end up in ``args["ignored"]``.
+    ``IGNORED_ON_AIRFLOW_3`` names those ignored on Airflow 3 only (their help says so: the docs are the same
+    for both lines); ``AIRFLOW_3_ONLY`` those refused (400) on Airflow 2.
     """
 
     IGNORED: tuple[str, ...] = ()
+    IGNORED_ON_AIRFLOW_3: tuple[str, ...] = ()
+    AIRFLOW_3_ONLY: tuple[str, ...] = ()
+
+    @validates_schema
+    def no_airflow_3_only_argument_on_airflow_2(self, data, **kwargs):
+        if not AIRFLOW_3:
+            given = [name for name in self.AIRFLOW_3_ONLY if data.get(name) is not None]
+            if given:
+                raise ValidationError({name: [f"{name} exists on Airflow 3 only."] for name in given})
 
     @post_load
     def collect_ignored(self, data, **kwargs):
         ignored = []
-        for name in self.IGNORED:
+        for name in (*self.IGNORED, *(self.IGNORED_ON_AIRFLOW_3 if AIRFLOW_3 else ())):
             if name in data:
                 data.pop(name)
                 ignored.append(self.fields[name].data_key or name)
@@ -84,6 +96,9 @@ class Waits(ArgumentsSchema):
 
 
 class SchedulerSchema(DaemonLegacy, Waits):
+    """On Airflow 3 the scheduler parses no DAG file (the dag-processor does: api=dag_processor) and pickles
+    nothing: ``subdir`` and ``do_pickle`` are ignored there."""
+
     dag_id = Key("dag_id")  # the Airflow 1 scheduler's -d; Airflow 2's scheduler has none
     subdir = WholeDagsFolder()
     num_runs = BoundedInteger(-1)
@@ -92,6 +107,22 @@ class SchedulerSchema(DaemonLegacy, Waits):
     skip_serve_logs = Flag()
 
     IGNORED = (*DaemonLegacy.IGNORED, "dag_id", "run_duration")
+    IGNORED_ON_AIRFLOW_3 = ("subdir", "do_pickle")
+
+
+class DagProcessorSchema(DaemonLegacy, Waits):
+    """``airflow dag-processor``: on Airflow 2 the standalone DAG processor (``subdir``: only the DAGs folder
+    itself, as for the scheduler), on Airflow 3 the one that parses every DAG bundle, or one (``bundle_name``)."""
+
+    num_runs = BoundedInteger(-1, metadata={"description": "Parse the DAG files this many times, then exit "
+                                                           "(-1, the default: run until stopped)."})
+    bundle_name = Key("bundle name", metadata={"description": "Airflow 3 only: parse only this DAG bundle "
+                                                               "([dag_processor] dag_bundle_config_list names them)."})
+    subdir = WholeDagsFolder(metadata={"description": "Airflow 2: only the DAGs folder itself, as for the scheduler "
+                                                      "(ignored on Airflow 3, which reads DAG bundles)."})
+
+    IGNORED_ON_AIRFLOW_3 = ("subdir",)
+    AIRFLOW_3_ONLY = ("bundle_name",)
 
 
 class WorkerSchema(DaemonLegacy, Waits):
