@@ -7,10 +7,19 @@ import re
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from rest_api_plugin.airflow_compat import AIRFLOW_3
-from rest_api_plugin.schemas.base import ArgumentsSchema, WithLogicalDate
+from rest_api_plugin.schemas.base import ArgumentsSchema, IgnoresLegacyArguments, Waits, WithLogicalDate
 from rest_api_plugin.schemas.dags import REQUIRED_DAG_ID, TaskSchema
-from rest_api_plugin.schemas.fields import BoundedInteger, Flag, JsonObject, Key, LogicalDate, PathText, RunId, Text
-from rest_api_plugin.schemas.processes import DagFolderPath, IgnoresLegacyArguments, Waits
+from rest_api_plugin.schemas.fields import (
+    BoundedInteger,
+    DagFolderPath,
+    Flag,
+    JsonObject,
+    Key,
+    LogicalDate,
+    PathText,
+    RunId,
+    Text,
+)
 
 REQUIRED_TASK_ID = {"required": "task_id is required."}
 
