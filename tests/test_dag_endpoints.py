@@ -262,6 +262,29 @@ class TestLists:
         with create_session() as session:
             session.query(ParseImportError).delete()
 
+    def test_list_dags_report_shows_only_the_import_errors_of_readable_files(self, call):
+        """User "limited" reads sample_dag only: the import error of its file, not another file's."""
+        from airflow.models import DagModel
+        from airflow.models.errors import ParseImportError
+        from airflow.utils.session import create_session
+
+        from rest_api_plugin.airflow_compat import AIRFLOW_3, timezone
+
+        with create_session() as session:
+            model = session.get(DagModel, "sample_dag")
+            sample_file = model.relative_fileloc if AIRFLOW_3 else model.fileloc
+            for filename in (sample_file, "elsewhere/secret_dag.py"):
+                session.add(ParseImportError(filename=filename, stacktrace=f"Error in {filename}",
+                                             timestamp=timezone.utcnow()))
+        try:
+            limited = call("list_dags", who="limited", report="true").get_json()["data"]["import_errors"]
+            admin = call("list_dags", who="admin", report="true").get_json()["data"]["import_errors"]
+        finally:
+            with create_session() as session:
+                session.query(ParseImportError).delete()
+        assert [error["filename"] for error in limited] == [sample_file]
+        assert sorted(error["filename"] for error in admin) == sorted([sample_file, "elsewhere/secret_dag.py"])
+
     def test_list_tasks(self, call):
         body = call("list_tasks", dag_id="sample_dag").get_json()
         assert body["output"]["stdout"] == "extract\nload\n"

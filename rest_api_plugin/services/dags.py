@@ -150,7 +150,7 @@ def list_dags(args: dict, ctx: CallContext) -> Result:
         data = {"dags": dags, "total_entries": len(dags) if total is None else total}
         lines = ["", LIST_DAGS_RULE, "DAGS", LIST_DAGS_RULE, *(dag["dag_id"] for dag in dags)]
         if args.get("report"):
-            data["import_errors"] = _import_errors(session)
+            data["import_errors"] = import_errors(session, ctx)
             lines += ["", LIST_DAGS_RULE, "IMPORT ERRORS", LIST_DAGS_RULE]
             lines += [f"{err['filename']}: {err['stacktrace']}" for err in data["import_errors"]]
     return Result(output="\n".join(lines), data=data)
@@ -184,15 +184,28 @@ def tags_of(session, dag_ids: list[str]) -> dict[str, list[str]]:
     return tags
 
 
-def _import_errors(session) -> list[dict]:
+def import_errors(session, ctx: CallContext) -> list[dict]:
+    """The DAG files' import errors; for a caller who may not read every DAG, only those of files holding a
+    DAG it may read, as the stable API filters them (a stack trace shows the file's code)."""
+    from airflow.models import DagModel
+    from sqlalchemy import select
+
+    from rest_api_plugin import security
+
     try:
         from airflow.models.errors import ParseImportError as ImportErrorModel
     except ImportError:  # Airflow < 2.10
         from airflow.models.errors import ImportError as ImportErrorModel
 
+    query = session.query(ImportErrorModel)
+    if not security.may_access_dag(ctx.identity, "GET"):
+        # Airflow 3 names a file relative to its bundle, in both tables
+        fileloc = DagModel.relative_fileloc if AIRFLOW_3 else DagModel.fileloc
+        readable = select(fileloc).where(DagModel.dag_id.in_(sorted(ctx.identity.permitted_dag_ids() or ())))
+        query = query.filter(ImportErrorModel.filename.in_(readable))
     return [
         {"filename": err.filename, "timestamp": serializers.iso(err.timestamp), "stacktrace": err.stacktrace}
-        for err in session.query(ImportErrorModel).order_by(ImportErrorModel.filename)
+        for err in query.order_by(ImportErrorModel.filename)
     ]
 
 
