@@ -19,7 +19,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 
-from rest_api_plugin import cli
+from rest_api_plugin import cli, dag_folder
 from rest_api_plugin.errors import ApiError, Conflict, Misconfigured
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,9 @@ def parse_deadline() -> Deadline:
 
 
 def run(phase: str, request: dict, deadline: Deadline) -> dict:
-    """The child's report for ``phase``; ParseStopped when it gives none before the deadline."""
+    """The child's report for ``phase``; ParseStopped when it gives none before the deadline. On Airflow 3
+    the request names the DAG bundle of the DAGs folder (a 409 when there is none, before anything runs)."""
+    request = {**request, "bundle": dag_folder.dags_folder_bundle()}
     env = cli.child_environment_without_secrets(CHILD_SETTINGS)
     with tempfile.TemporaryFile() as stderr:
         child = subprocess.Popen([*PROGRAM, phase], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
