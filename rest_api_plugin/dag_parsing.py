@@ -29,8 +29,10 @@ MARGIN_SECONDS = 10
 # -P (Python 3.11+): the working directory is not put on sys.path, so no file there can shadow a module.
 PROGRAM = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-m", "rest_api_plugin.dag_processor"]
 # The child stores DAGs at once, even those stored less than min_serialized_dag_update_interval ago.
-CHILD_SETTINGS = {"AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0"}
+# Airflow 3: a server process, whose task SDK reads variables and connections from the metadata database.
+CHILD_SETTINGS = {"AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0", "_AIRFLOW_PROCESS_CONTEXT": "server"}
 LOG_TAIL_LINES = 40
+WRITES_DAG_FILES = ("check", "publish", "publish_folder")  # the phases of the DAG-file endpoints
 
 
 class ParseStopped(Exception):
@@ -110,6 +112,14 @@ def publish_folder() -> PublishedFolder:
                            import_errors=report["import_errors"])
 
 
+def render(request: dict) -> dict:
+    """Airflow 3: the child's ``render`` report (``template_rendering.render``)."""
+    try:
+        return run("render", request, parse_deadline())
+    except ParseStopped as stopped:
+        raise Conflict(f"Rendering did not finish: {stopped}")
+
+
 def parse_deadline() -> Deadline:
     """``[core] dagbag_import_timeout`` plus the child's start; with no import timeout (0), the CLI timeout."""
     from airflow.configuration import conf
@@ -126,8 +136,10 @@ def parse_deadline() -> Deadline:
 
 def run(phase: str, request: dict, deadline: Deadline) -> dict:
     """The child's report for ``phase``; ParseStopped when it gives none before the deadline. On Airflow 3
-    the request names the DAG bundle of the DAGs folder (a 409 when there is none, before anything runs)."""
-    request = {**request, "bundle": dag_folder.dags_folder_bundle()}
+    the DAG-file phases' request names the DAG bundle of the DAGs folder (a 409 when there is none, before
+    anything runs)."""
+    if phase in WRITES_DAG_FILES:
+        request = {**request, "bundle": dag_folder.dags_folder_bundle()}
     env = cli.child_environment_without_secrets(CHILD_SETTINGS)
     with tempfile.TemporaryFile() as stderr:
         child = subprocess.Popen([*PROGRAM, phase], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,

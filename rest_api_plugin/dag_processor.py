@@ -18,6 +18,8 @@ Phases:
     permissions, DAGs the file no longer defines deactivated, the file's import errors recorded or cleared.
 ``publish_folder``
     The same for the whole DAGs folder (refresh_all_dags); DAGs whose files are gone become inactive.
+``render``
+    Airflow 3: one task's template fields rendered (``template_rendering.py``). Writes nothing.
 
 Reports name files by their path relative to the DAGs folder.
 
@@ -393,7 +395,13 @@ def observed_filelocs(bag, files: list[str]) -> set[str]:
     return observed
 
 
-PHASES = {"check": check, "publish": publish, "publish_folder": publish_folder}
+def render(request: dict) -> dict:
+    from rest_api_plugin.template_rendering import render as render_templates
+
+    return render_templates(request)
+
+
+PHASES = {"check": check, "publish": publish, "publish_folder": publish_folder, "render": render}
 
 
 # --- the process ---

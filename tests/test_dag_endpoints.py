@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 
+def run_logical_date(run):
+    from rest_api_plugin.airflow_compat import run_logical_date as logical_date
+
+    return logical_date(run)
+
+
 def db_run(dag_id: str, run_id: str):
     from airflow.models import DagRun
     from airflow.utils.session import create_session
@@ -34,8 +40,8 @@ class TestTriggerDag:
         assert body["data"]["run_id"] == "run_id_2016_01_01"
         run = db_run("sample_dag", "run_id_2016_01_01")
         assert run.conf == {"key": "value"}
-        assert run.external_trigger is True
-        assert body["data"]["logical_date"] == run.execution_date.isoformat()
+        assert str(run.run_type) == "manual" and body["data"]["external_trigger"] is True
+        assert body["data"]["logical_date"] == run_logical_date(run).isoformat()
 
     def test_without_run_id_generates_one(self, call):
         body = call("trigger_dag", dag_id="sample_dag").get_json()
@@ -47,7 +53,7 @@ class TestTriggerDag:
         body = call("trigger_dag", dag_id="sample_dag", **{spelling: "2024-02-03T04:05:06"}).get_json()
         assert body["status"] == "OK", body
         assert body["data"]["logical_date"] == "2024-02-03T04:05:06+00:00"
-        assert db_run("sample_dag", body["data"]["run_id"]).execution_date.isoformat() == "2024-02-03T04:05:06+00:00"
+        assert run_logical_date(db_run("sample_dag", body["data"]["run_id"])).isoformat() == "2024-02-03T04:05:06+00:00"
 
     def test_post_form_arguments(self, call):
         answer = call("trigger_dag", method="POST", data={"dag_id": "sample_dag", "run_id": "from_form"})

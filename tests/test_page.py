@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from rest_api_plugin import docs, registry, security
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, security_manager
 
 PAGE = "/admin/rest_api/"
 
@@ -180,8 +180,8 @@ def test_read_roles_see_only_read_only_endpoints_and_no_write_form(browser_sessi
 def test_what_a_user_sees_is_what_user_may_call_says(app, browser_session):
     """The page and the API agree: the limited role's endpoints are exactly those it may call."""
     _, page, _ = get_page(browser_session, "limited")
-    with app.test_request_context():
-        user = app.appbuilder.sm.find_user(username="limited")
+    with security_manager(app) as sm:
+        user = sm.find_user(username="limited")
         allowed = {e.name for e in registry.ENDPOINTS if security.user_may_call(e, user)}
     assert set(parse(page).endpoints) == allowed and allowed
 

@@ -6,7 +6,7 @@ import pytest
 
 from rest_api_plugin import registry
 from tests.airflow_line import trigger
-from tests.conftest import PASSWORD, auth_headers
+from tests.conftest import PASSWORD, auth_headers, identity_of, security_manager
 from tests.helpers import (
     SIMPLE_DAG,
     dag_files_restored,
@@ -109,17 +109,18 @@ def test_forbidden_write_changes_nothing(call):
 
 def test_default_grants_when_no_roles_configured(app):
     """Admin holds every endpoint's permission, created at webserver start."""
-    sm = app.appbuilder.sm
-    admin = sm.find_role("Admin")
-    held = {(p.action.name, p.resource.name) for p in admin.permissions}
-    for endpoint in registry.ENDPOINTS:
-        assert (endpoint.permission, registry.RESOURCE) in held
+    with security_manager(app) as sm:
+        admin = sm.find_role("Admin")
+        held = {(p.action.name, p.resource.name) for p in admin.permissions}
+        for endpoint in registry.ENDPOINTS:
+            assert (endpoint.permission, registry.RESOURCE) in held
 
 
 def test_read_roles_get_only_read_endpoints(app):
-    sm = app.appbuilder.sm
-    viewer = {p.action.name for p in sm.find_role("Viewer").permissions if p.resource.name == registry.RESOURCE}
-    assert viewer == {e.permission for e in registry.ENDPOINTS if e.read_only}
+    with security_manager(app) as sm:
+        viewer = {p.action.name for p in sm.find_role("Viewer").permissions
+                  if p.resource.name == registry.RESOURCE}
+        assert viewer == {e.permission for e in registry.ENDPOINTS if e.read_only}
 
 
 class TestPerDagAccess:
@@ -170,7 +171,9 @@ class TestPerDagAccess:
         assert body["http_response_code"] == 403 and "create DAG solo_extra" in body["output"], body
         assert dag_model("solo_extra") is None
         assert call("refresh_dag", who="admin", method="POST", dag_id="solo_dag").status_code == 200
-        assert dag_model("solo_extra").is_active
+        from rest_api_plugin.airflow_compat import dag_is_active
+
+        assert dag_is_active(dag_model("solo_extra"))
 
     def test_refresh_dag_needs_edit_on_every_dag_of_its_file(self, call, dag_files):
         write_dag_file("solo_pair.py", TWO_DAGS.format(first="solo_dag", second="pair_dag"))
@@ -224,19 +227,19 @@ def deploy(call, who: str, name: str, source: str, **fields):
 def dag_file_callers(app):
     """Two more users holding every plugin permission: "creator" may create any new DAG (can_create on DAGs)
     and edit none; "solo" may read, edit and delete solo_dag only."""
-    sm = app.appbuilder.sm
-    roles = {
-        "Creator": [("can_create", "DAGs")],
-        "Solo": [("can_read", "DAG:solo_dag"), ("can_edit", "DAG:solo_dag"), ("can_delete", "DAG:solo_dag")],
-    }
-    for role_name, pairs in roles.items():
-        role = sm.find_role(role_name) or sm.add_role(role_name)
-        plugin = [(endpoint.permission, registry.RESOURCE) for endpoint in registry.ENDPOINTS]
-        for action, resource in [*pairs, ("can_read", "Website"), *plugin]:
-            sm.add_permission_to_role(role, sm.create_permission(action, resource))
-        username = role_name.lower()
-        if sm.find_user(username=username) is None:
-            sm.add_user(username, username, "Test", f"{username}@example.com", role, PASSWORD)
+    with security_manager(app) as sm:
+        roles = {
+            "Creator": [("can_create", "DAGs")],
+            "Solo": [("can_read", "DAG:solo_dag"), ("can_edit", "DAG:solo_dag"), ("can_delete", "DAG:solo_dag")],
+        }
+        for role_name, pairs in roles.items():
+            role = sm.find_role(role_name) or sm.add_role(role_name)
+            plugin = [(endpoint.permission, registry.RESOURCE) for endpoint in registry.ENDPOINTS]
+            for action, resource in [*pairs, ("can_read", "Website"), *plugin]:
+                sm.add_permission_to_role(role, sm.create_permission(action, resource))
+            username = role_name.lower()
+            if sm.find_user(username=username) is None:
+                sm.add_user(username, username, "Test", f"{username}@example.com", role, PASSWORD)
 
 
 @pytest.fixture
@@ -284,13 +287,13 @@ def test_dag_file_matrix(call, dag_files, caller):
 
 
 def test_write_roles_may_create_dags(app):
-    sm = app.appbuilder.sm
+    with security_manager(app) as sm:
+        def may_create(role_name):
+            held = {(p.action.name, p.resource.name) for p in sm.find_role(role_name).permissions}
+            return ("can_create", "DAGs") in held
 
-    def may_create(role_name):
-        return ("can_create", "DAGs") in {(p.action.name, p.resource.name) for p in sm.find_role(role_name).permissions}
-
-    assert may_create("Admin") and may_create("Op")
-    assert not any(may_create(role_name) for role_name in ("User", "Viewer", "Limited"))
+        assert may_create("Admin") and may_create("Op")
+        assert not any(may_create(role_name) for role_name in ("User", "Viewer", "Limited"))
 
 
 class TestToken:
@@ -418,23 +421,14 @@ class TestPage:
 def test_is_admin(app, who, admin):
     from rest_api_plugin import security
 
-    with app.test_request_context("/admin/rest_api/api", headers=auth_headers(who)):
-        from flask import request
-
-        from rest_api_plugin.flask_adapter import api_request
-
-        assert security.is_admin(security.authenticate(api_request(request))) is admin
+    with identity_of(app, auth_headers(who)) as identity:
+        assert security.is_admin(identity) is admin
 
 
 def test_may_access_dag_per_dag(app):
     from rest_api_plugin import security
 
-    with app.test_request_context("/admin/rest_api/api", headers=auth_headers("limited")):
-        from flask import request
-
-        from rest_api_plugin.flask_adapter import api_request
-
-        limited = security.authenticate(api_request(request))
+    with identity_of(app, auth_headers("limited")) as limited:
         assert security.may_access_dag(limited, "PUT", "sample_dag")
         assert not security.may_access_dag(limited, "PUT", "other_dag")
         assert not security.may_access_dag(limited, "GET")  # every DAG
@@ -443,16 +437,16 @@ def test_may_access_dag_per_dag(app):
 @pytest.fixture(scope="module")
 def jobreader(app):
     """A user who may list and stop jobs and read sample_dag, but not edit it."""
-    sm = app.appbuilder.sm
-    role = sm.find_role("JobReader") or sm.add_role("JobReader")
-    for action, resource in [("can_read", "DAG:sample_dag"), ("can_jobs", registry.RESOURCE),
-                             ("can_stop_job", registry.RESOURCE)]:
-        sm.add_permission_to_role(role, sm.create_permission(action, resource))
-    if sm.find_user(username="jobreader") is None:
-        from tests.conftest import PASSWORD
+    with security_manager(app) as sm:
+        role = sm.find_role("JobReader") or sm.add_role("JobReader")
+        for action, resource in [("can_read", "DAG:sample_dag"), ("can_jobs", registry.RESOURCE),
+                                 ("can_stop_job", registry.RESOURCE)]:
+            sm.add_permission_to_role(role, sm.create_permission(action, resource))
+        if sm.find_user(username="jobreader") is None:
+            from tests.conftest import PASSWORD
 
-        sm.add_user("jobreader", "jobreader", "Test", "jobreader@example.com", role, PASSWORD)
-    return "jobreader"
+            sm.add_user("jobreader", "jobreader", "Test", "jobreader@example.com", role, PASSWORD)
+        return "jobreader"
 
 
 SLEEPS = "import time; time.sleep(60)"

@@ -153,13 +153,13 @@ class TestConnections:
             assert session.query(Connection).filter_by(conn_id="wh").count() == 0
 
     def test_add_with_fields(self, call):
-        from airflow.hooks.base import BaseHook
+        from airflow.models import Connection
 
         body = call("connections", add="", conn_id="api", conn_type="http", conn_host="example.com",
                     conn_login="bob", conn_password="pw-123", conn_port="443").get_json()
         assert body["status"] == "OK", body
         assert "pw-123" not in json.dumps(body)
-        conn = BaseHook.get_connection("api")
+        conn = Connection.get_connection_from_secrets("api")
         assert (conn.conn_type, conn.host, conn.password, conn.port) == ("http", "example.com", "pw-123", 443)
 
     def test_duplicate_is_409(self, call):

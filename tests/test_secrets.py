@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from tests.airflow_line import reread_sensitive_names
 from tests.helpers import dag_source, forget_dag, write_dag_file
 
 SECRET = "s3cr3t-value-81f2"
@@ -78,9 +79,9 @@ class TestConnectionSecrets:
         assert body["status"] == "OK", body
         assert SECRET not in everything_shown(body) and SECRET not in audit_rows("connections")
         assert "region=eu" in body["data"]["uri"] and "token=***" in body["arguments"]["conn_uri"]
-        from airflow.hooks.base import BaseHook
+        from airflow.models import Connection
 
-        assert BaseHook.get_connection("q").extra_dejson["token"] == SECRET  # stored as given
+        assert Connection.get_connection_from_secrets("q").extra_dejson["token"] == SECRET  # stored as given
 
     def test_a_password_with_at_signs(self, call):
         body = call("connections", add="", conn_id="at", conn_uri=f"postgres://u:head@{SECRET}@db.example.com/db")
@@ -88,21 +89,19 @@ class TestConnectionSecrets:
         assert body["status"] == "OK", body
         assert SECRET not in everything_shown(body) and "head" not in body["data"]["uri"]
         assert body["arguments"]["conn_uri"] == "postgres://u:***@db.example.com/db"
-        from airflow.hooks.base import BaseHook
+        from airflow.models import Connection
 
-        assert BaseHook.get_connection("at").password == f"head@{SECRET}"
+        assert Connection.get_connection_from_secrets("at").password == f"head@{SECRET}"
 
     def test_sensitive_var_conn_names(self, call, monkeypatch):
         monkeypatch.setenv("AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES", "license_code")
-        from airflow.utils.log.secrets_masker import get_sensitive_variables_fields
-
-        get_sensitive_variables_fields.cache_clear()  # Airflow caches the list for the process
+        reread_sensitive_names()  # Airflow keeps the list for the process
         try:
             body = call("connections", add="", conn_id="lic", conn_type="http",
                         conn_extra=json.dumps({"license_code": SECRET})).get_json()
         finally:
             monkeypatch.delenv("AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES")
-            get_sensitive_variables_fields.cache_clear()
+            reread_sensitive_names()
         assert body["status"] == "OK", body
         assert SECRET not in everything_shown(body)
 

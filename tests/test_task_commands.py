@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.airflow_line import trigger
 from tests.helpers import FAILING_DAG, dag_source, forget_dag, write_dag_file
 
 DATE = "2024-03-01T00:00:00+00:00"
@@ -17,10 +18,9 @@ HOSTILE = [f"; touch {MARKER}", f"$(touch {MARKER})", f"`touch {MARKER}`", f"| t
 @pytest.fixture
 def sample_run(app):
     """A run of sample_dag at DATE, with its task instances."""
-    from airflow.api.common.trigger_dag import trigger_dag
-    from airflow.utils import timezone
+    from rest_api_plugin.airflow_compat import timezone
 
-    return trigger_dag("sample_dag", run_id="cmd_run", execution_date=timezone.parse(DATE))
+    return trigger("sample_dag", run_id="cmd_run", logical_date=timezone.parse(DATE))
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +54,11 @@ def dag_runs(dag_id: str) -> list:
     from airflow.models import DagRun
     from airflow.utils.session import create_session
 
+    from rest_api_plugin.airflow_compat import logical_date_column, run_logical_date
+
     with create_session() as session:
-        return [(run.run_type, run.execution_date.isoformat(), run.state)
-                for run in session.query(DagRun).filter_by(dag_id=dag_id).order_by(DagRun.execution_date)]
+        return [(run.run_type, run_logical_date(run).isoformat(), run.state)
+                for run in session.query(DagRun).filter_by(dag_id=dag_id).order_by(logical_date_column(DagRun))]
 
 
 def streams(call, body: dict) -> tuple[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from rest_api_plugin.airflow_compat import AIRFLOW_3, active_dags, logical_date_column, timezone
 from rest_api_plugin.errors import BadRequest, Conflict, NotFound
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import serializers
@@ -44,7 +45,7 @@ def lookup_run(dag_id: str, args: dict, session):
     query = session.query(DagRun).filter(DagRun.dag_id == dag_id)
     if args.get("run_id"):
         return query.filter(DagRun.run_id == args["run_id"]).one_or_none()
-    return query.filter(DagRun.execution_date == args["logical_date"]).one_or_none()
+    return query.filter(logical_date_column(DagRun) == args["logical_date"]).one_or_none()
 
 
 def run_not_found(dag_id: str, args: dict) -> NotFound:
@@ -66,16 +67,15 @@ def trigger_dag(args: dict, ctx: CallContext) -> Result:
     from airflow.exceptions import DagNotFound, DagRunAlreadyExists
 
     dag_id = args["dag_id"]
+    # as `airflow dags trigger`: a generated date loses its microseconds, so the date printed in
+    # "Created <DagRun ...>" names the run; a date the caller gave is kept unless asked otherwise
+    options = dict(run_id=args.get("run_id"), conf=args.get("conf"),
+                   replace_microseconds=args.get("replace_microseconds", "logical_date" not in args))
     try:
-        run = airflow_trigger_dag(
-            dag_id=dag_id,
-            run_id=args.get("run_id"),
-            conf=args.get("conf"),
-            execution_date=args.get("logical_date"),
-            # as `airflow dags trigger`: a generated date loses its microseconds, so the date printed in
-            # "Created <DagRun ...>" names the run; a date the caller gave is kept unless asked otherwise
-            replace_microseconds=args.get("replace_microseconds", "logical_date" not in args),
-        )
+        if AIRFLOW_3:
+            run = airflow_trigger_dag(dag_id, **options, **airflow3_trigger_options(args, ctx))
+        else:
+            run = airflow_trigger_dag(dag_id=dag_id, execution_date=args.get("logical_date"), **options)
     except DagNotFound:
         raise NotFound(f"The DAG ID '{dag_id}' does not exist")
     except DagRunAlreadyExists as err:
@@ -83,6 +83,17 @@ def trigger_dag(args: dict, ctx: CallContext) -> Result:
     except ValueError as err:  # e.g. a logical date before the DAG's start_date
         raise BadRequest(str(err))
     return Result(output=f"Created {run!r}", data=serializers.dag_run(run))
+
+
+def airflow3_trigger_options(args: dict, ctx: CallContext) -> dict:
+    """Airflow 3's keywords: who triggered it, and a logical date. Airflow 3 lets a manual run have none, but
+    old clients name runs by the date they were created at (dag_state, task_state): as Airflow 2 did, a run
+    triggered without one gets the current time (seconds, unless replace_microseconds is off)."""
+    from airflow.utils.types import DagRunTriggeredByType
+
+    logical_date = args.get("logical_date") or timezone.utcnow()
+    return dict(logical_date=logical_date, triggered_by=DagRunTriggeredByType.REST_API,
+                triggering_user_name=None if ctx.identity.is_token else ctx.identity.name)
 
 
 def _set_paused(args: dict, is_paused: bool) -> Result:
@@ -119,7 +130,7 @@ def list_dags(args: dict, ctx: CallContext) -> Result:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        query = session.query(DagModel).filter(DagModel.is_active.is_(True))
+        query = session.query(DagModel).filter(active_dags(DagModel))
         if args.get("paused") is not None:
             query = query.filter(DagModel.is_paused.is_(args["paused"]))
         permitted = ctx.identity.permitted_dag_ids()

@@ -5,20 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from rest_api_plugin.airflow_compat import dag_is_active, run_logical_date
+
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
 def dag_run(run) -> dict[str, Any]:
+    logical_date = run_logical_date(run)
+    run_type = str(run.run_type)
     return {
         "dag_id": run.dag_id,
         "run_id": run.run_id,
-        "logical_date": iso(run.execution_date),
-        "execution_date": iso(run.execution_date),
+        "logical_date": iso(logical_date),
+        "execution_date": iso(logical_date),
         "state": str(run.state) if run.state is not None else None,
-        "run_type": str(run.run_type),
-        "external_trigger": run.external_trigger,
+        "run_type": run_type,
+        # Airflow 3 has no such column: a run is external when neither the scheduler nor a backfill made it
+        "external_trigger": getattr(run, "external_trigger", run_type not in ("scheduled", "backfill")),
         "conf": run.conf or {},
         "queued_at": iso(run.queued_at),
         "start_date": iso(run.start_date),
@@ -32,7 +37,7 @@ def dag_model(dag) -> dict[str, Any]:
     return {
         "dag_id": dag.dag_id,
         "is_paused": bool(dag.is_paused),
-        "is_active": bool(dag.is_active),
+        "is_active": dag_is_active(dag),
         "fileloc": dag.fileloc,
         "owners": [owner.strip() for owner in (dag.owners or "").split(",") if owner.strip()],
         "description": dag.description,

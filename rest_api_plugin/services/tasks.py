@@ -4,9 +4,11 @@ webserver's own pages do: task_state, render, task_failed_deps and clear."""
 from __future__ import annotations
 
 import json
+import re
 
+from rest_api_plugin.airflow_compat import AIRFLOW_3
 from rest_api_plugin.cli import display_run, map_index_option, option
-from rest_api_plugin.errors import Conflict, NotFound
+from rest_api_plugin.errors import BadRequest, Conflict, NotFound
 from rest_api_plugin.masking import redact
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import serializers
@@ -98,6 +100,33 @@ def _task_instance(args: dict, session, in_memory: bool):
 
 def render(args: dict, ctx: CallContext) -> Result:
     """The task's template fields rendered for that date, as ``airflow tasks render`` prints them."""
+    rendered, run_id = (_rendered_in_child if AIRFLOW_3 else _rendered_in_process)(args)
+    data = {"dag_id": args["dag_id"], "task_id": args["task_id"], "run_id": run_id, "rendered": rendered}
+    blocks = [f"{RULE}\n# property: {attr}\n{RULE}\n{_text(value)}\n" for attr, value in rendered.items()]
+    return Result(output="\n".join(blocks), data=data)
+
+
+def _rendered_in_child(args: dict) -> tuple[dict, str]:
+    """Airflow 3 renders on the task SDK's operator, built by parsing the DAG file: in the DAG processor child
+    (``template_rendering``). The DAG, the task and a named run are checked here first."""
+    from airflow.utils.session import create_session
+
+    from rest_api_plugin import dag_parsing
+
+    get_task(get_serialized_dag(args["dag_id"]), args["task_id"])
+    if args.get("run_id"):
+        with create_session() as session:
+            find_run(args["dag_id"], args, session)
+    run = args.get("run_id") or args["logical_date"].isoformat()
+    report = dag_parsing.render({"dag_id": args["dag_id"], "task_id": args["task_id"],
+                                 "map_index": args["map_index"], "run": run})
+    if "error" in report:
+        raise Conflict(f"Rendering {args['dag_id']}.{args['task_id']} failed: {report['error']}")
+    return report["rendered"], report["run_id"]
+
+
+def _rendered_in_process(args: dict) -> tuple[dict, str]:
+    """Airflow 2: from the serialized DAG, as the webserver's Rendered Template view."""
     from airflow.utils.session import create_session
     from airflow.utils.task_instance_session import set_current_task_instance_session
 
@@ -110,10 +139,8 @@ def render(args: dict, ctx: CallContext) -> Result:
         # masked as Airflow's Rendered Template view masks them: secrets read while rendering (a sensitive
         # variable, a connection's password) and fields with sensitive names
         rendered = {attr: _jsonable(redact(getattr(ti.task, attr, None), attr)) for attr in ti.task.template_fields}
-        data = {"dag_id": args["dag_id"], "task_id": args["task_id"], "run_id": ti.run_id, "rendered": rendered}
         session.rollback()  # rendering must leave no trace in the database
-    blocks = [f"{RULE}\n# property: {attr}\n{RULE}\n{_text(value)}\n" for attr, value in rendered.items()]
-    return Result(output="\n".join(blocks), data=data)
+    return rendered, ti.run_id
 
 
 def _jsonable(value):
@@ -144,6 +171,16 @@ def task_failed_deps(args: dict, ctx: CallContext) -> Result:
     return Result(output=output, data=data)
 
 
+def matching_task_ids(dag, task_regex: str) -> list[str]:
+    """The DAG's task ids that ``task_regex`` finds (``re.search``, as Airflow 2's ``partial_subset`` did;
+    Airflow 3's takes a string as a substring)."""
+    try:
+        pattern = re.compile(task_regex)
+    except re.error as err:
+        raise BadRequest(f"task_regex is not a regular expression: {err}")
+    return [task_id for task_id in dag.task_ids if pattern.search(task_id)]
+
+
 def clear(args: dict, ctx: CallContext) -> Result:
     """Clear task instances (never asks for a confirmation); ``dry_run`` only lists them."""
     from airflow.utils.session import create_session
@@ -151,7 +188,7 @@ def clear(args: dict, ctx: CallContext) -> Result:
     dag = get_serialized_dag(args["dag_id"])
     if args.get("task_regex"):
         dag = dag.partial_subset(
-            task_ids_or_regex=args["task_regex"],
+            matching_task_ids(dag, args["task_regex"]),
             include_upstream=args["upstream"],
             include_downstream=args["downstream"],
         )

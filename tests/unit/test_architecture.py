@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).parent.parent.parent / "rest_api_plugin"
 LAYERS = [
     {"__init__", "airflow_compat", "errors", "config", "result", "output", "job_runner"},  # foundations
     {"dag_folder", "masking", "security", "request", "wait_slots", "cli", "argument_help"},  # shared services
-    {"schemas", "jobs", "dag_parsing", "dag_processor"},  # arguments, processes
+    {"schemas", "jobs", "dag_parsing", "dag_processor", "template_rendering"},  # arguments, processes
     {"services"},  # the endpoints' handlers
     {"registry"},  # the one declarative list
     {"audit", "docs", "openapi", "page", "permissions"},  # what the registry drives
