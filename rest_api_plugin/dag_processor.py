@@ -63,6 +63,7 @@ def parse(paths, safe_mode: bool = False, bundle: str | None = None):
     A file that ends the process at import (``sys.exit``) gets an import error rather than ending the child.
     """
     bag = new_bag(bundle)
+    parse_as_python(paths)
     with fresh_bytecode(paths):
         for path in paths:
             try:
@@ -70,6 +71,24 @@ def parse(paths, safe_mode: bool = False, bundle: str | None = None):
             except SystemExit as stop:
                 bag.import_errors[relative_in_bundle(bag, path)] = f"The file ended the process that parsed it: SystemExit({stop.code!r})"
     return bag
+
+
+def parse_as_python(paths) -> None:
+    """Airflow 3.3 picks a file's importer by its extension and skips a file it has none for: an upload waits
+    under a name that is not *.py (so the dag-processor never picks it up), and is parsed as the Python file
+    it is going to be, as Airflow 2 parses it. Only in this short-lived process."""
+    from pathlib import Path
+
+    try:
+        from airflow.dag_processing.importers import get_importer_registry
+        from airflow.dag_processing.importers.python_importer import PythonDagImporter
+    except ImportError:  # Airflow 2 and 3.1: DagBag parses any file it is given
+        return
+    registry = get_importer_registry()
+    for suffix in {Path(path).suffix for path in paths if registry.get_importer(path) is None}:
+        importer = type("UploadImporter", (PythonDagImporter,), {
+            "supported_extensions": classmethod(lambda cls, suffix=suffix: [suffix])})
+        registry.register(importer())
 
 
 def new_bag(bundle: str | None):
