@@ -132,7 +132,9 @@ def db_state() -> dict:
     with create_session() as session:
         return {
             "dags": {m.dag_id: (m.fileloc, dag_is_active(m), m.is_paused, m.description) for m in session.query(DagModel)},
-            "serialized": {s.dag_id: s.dag_hash for s in session.query(SerializedDagModel)},
+            # Airflow 3 keeps a serialized DAG per DAG version: the latest one wins
+            "serialized": {s.dag_id: s.dag_hash for s in session.query(SerializedDagModel).order_by(
+                SerializedDagModel.last_updated)},
             "runs": sorted((r.dag_id, r.run_id, r.state) for r in session.query(DagRun)),
             "tis": sorted((t.dag_id, t.run_id, t.task_id, t.state) for t in session.query(TaskInstance)),
         }

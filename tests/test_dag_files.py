@@ -30,6 +30,7 @@ from tests.helpers import (
     dag_source,
     db_state,
     folder_files,
+    forget_dag,
     hanging_source,
     poll,
     upload_leftovers,
@@ -762,3 +763,27 @@ class TestOnlyTheDagsFolderBundleIsWritten:
             assert str(DAGS_FOLDER) not in body["output"] and str(tmp_path) not in body["output"]
         assert folder_files() == before_files and db_state() == before_db and backups() == before_backups
         assert upload_leftovers() == []
+
+    def test_a_dag_of_another_bundle_is_not_refreshed_nor_its_file_deleted(self, call):
+        from airflow.models import DagModel
+        from airflow.models.dagbundle import DagBundleModel
+        from airflow.utils.session import create_session
+
+        path = write_dag_file("cloned.py", simple("cloned_dag"))
+        with create_session() as session:
+            session.add(DagBundleModel(name="a-git-bundle"))
+            session.flush()
+            session.query(DagModel).filter(DagModel.dag_id == "cloned_dag").update(
+                {DagModel.bundle_name: "a-git-bundle"}, synchronize_session=False)
+        try:
+            before_files, before_db, before_backups = folder_files(), db_state(), backups()
+            for response in (call("refresh_dag", method="POST", dag_id="cloned_dag"),
+                             call("delete_dag", method="POST", dag_id="cloned_dag", delete_file="true")):
+                body = assert_error(response, 409)
+                assert "DAG cloned_dag belongs to the DAG bundle a-git-bundle" in body["output"], body
+            assert folder_files() == before_files and db_state() == before_db and backups() == before_backups
+            assert path.exists()
+        finally:
+            forget_dag("cloned_dag")
+            with create_session() as session:
+                session.query(DagBundleModel).filter(DagBundleModel.name == "a-git-bundle").delete()
