@@ -69,7 +69,8 @@ def parse(paths, safe_mode: bool = False, bundle: str | None = None):
             try:
                 bag.process_file(path, only_if_updated=False, safe_mode=safe_mode)
             except SystemExit as stop:
-                bag.import_errors[relative_in_bundle(bag, path)] = f"The file ended the process that parsed it: SystemExit({stop.code!r})"
+                ended = f"The file ended the process that parsed it: SystemExit({stop.code!r})"
+                bag.import_errors[relative_in_bundle(bag, path)] = ended
     return bag
 
 
@@ -375,8 +376,13 @@ def store_bundle_folder(bag, session, bundle: str, files: list[str]) -> None:
     errors, no longer defines becomes stale at once (the dag-processor waits [dag_processor]
     stale_dag_threshold for that)."""
     from airflow.models import DagModel
-    from airflow.models.asset import remove_references_to_deleted_dags
     from airflow.models.errors import ParseImportError
+
+    try:
+        from airflow.models.asset import remove_references_to_deleted_dags
+    except ImportError:  # not in every Airflow 3 release
+        def remove_references_to_deleted_dags(session) -> None:
+            pass
 
     from rest_api_plugin.airflow_compat import active_dags
 
