@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+from rest_api_plugin.airflow_compat import AIRFLOW_3
+
 log = logging.getLogger(__name__)
 
 EVENT_PREFIX = "rest_api_plugin."
@@ -28,6 +30,7 @@ def record(endpoint, identity, args: dict, shown_arguments: dict, status: int, i
                 dag_id=args.get("dag_id"),
                 task_id=args.get("task_id"),
                 run_id=args.get("run_id"),
-                execution_date=args.get("logical_date"),
+                # Airflow 3 renamed the column, and drops a keyword it does not know without a word
+                **{"logical_date" if AIRFLOW_3 else "execution_date": args.get("logical_date")},
             )
         )

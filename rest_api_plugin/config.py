@@ -149,8 +149,17 @@ def max_jobs() -> int:
 
 
 def webserver_workers() -> int:
-    """Airflow's ``[webserver] workers``: how many gunicorn workers answer requests."""
-    return conf.getint("webserver", "workers", fallback=4)
+    """How many worker processes answer requests: ``[webserver] workers`` (gunicorn, Airflow 2), ``[api]
+    workers`` (uvicorn, Airflow 3)."""
+    section, _ = workers_setting()
+    return conf.getint(section, "workers", fallback=4 if section == "webserver" else 1)
+
+
+def workers_setting() -> tuple[str, str]:
+    """The setting that counts the web server's workers, and what each one is."""
+    from rest_api_plugin.airflow_compat import AIRFLOW_3
+
+    return ("api", "uvicorn worker") if AIRFLOW_3 else ("webserver", "gunicorn worker")
 DEFAULT_DEPLOY_DAG_MAX_BYTES = 1024 * 1024
 
 

@@ -105,7 +105,8 @@ def run_job(name: str, command: list[str], args: dict, ctx: CallContext, *, dag_
 def _no_slot_reason() -> str:
     slots = wait_slot_count()
     return (f"{slots} request(s) already wait on jobs, as many as the webserver allows "
-            f"([webserver] workers = {config.webserver_workers()}, one worker is kept free for other requests).")
+            f"([{config.workers_setting()[0]}] workers = {config.webserver_workers()}; some of them are kept free "
+            "for other requests).")
 
 
 def start(name: str, program: cli.Program, identity: security.Identity, dag_id: str | None = None) -> dict:

@@ -134,8 +134,13 @@ def may_access_dag(identity: Identity, method: str, dag_id: str | None = None, e
         return True
     from rest_api_plugin.airflow_compat import DagDetails
 
+    manager = auth_manager()
+    if AIRFLOW_3 and dag_id is None and entity is None and hasattr(manager, "security_manager"):
+        # Airflow 3's FAB manager reads a GET without a DAG id as "may list DAGs" (any one DAG is enough):
+        # every DAG is the DAGs resource itself
+        return bool(manager.is_authorized_custom_view(method=method, resource_name="DAGs", user=identity.user))
     return bool(
-        auth_manager().is_authorized_dag(
+        manager.is_authorized_dag(
             method=method,
             access_entity=entity,
             details=DagDetails(id=dag_id) if dag_id else None,

@@ -1,4 +1,5 @@
-"""How many requests may wait on jobs at once, across every gunicorn worker of the webserver.
+"""How many requests may wait on jobs at once, across every gunicorn worker of the webserver (Airflow 3: every
+thread of the API server's uvicorn workers).
 
 A request that waits for a job (``wait=true``, and ``test``/``run`` by default) holds its gunicorn worker for
 as long as the job runs. Airflow's webserver runs ``[webserver] workers`` synchronous workers: were they all
@@ -19,8 +20,16 @@ from rest_api_plugin import config
 SLOT_FILE = ".wait-slot-{index}"
 
 
+# Airflow 3: a uvicorn worker runs each request's blocking work on a thread of its own (anyio's pool of 40 per
+# process); half of them may wait on jobs, the other half stays for every other request.
+WAITING_THREADS_PER_UVICORN_WORKER = 20
+
+
 def count() -> int:
-    """How many requests may wait at once: all the webserver's workers but one, and at least one."""
+    """How many requests may wait at once: Airflow 2, all the webserver's gunicorn workers but one, and at
+    least one; Airflow 3, half the threads of the API server's uvicorn workers."""
+    if config.workers_setting()[0] == "api":
+        return config.webserver_workers() * WAITING_THREADS_PER_UVICORN_WORKER
     return max(1, config.webserver_workers() - 1)
 
 

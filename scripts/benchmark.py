@@ -2,10 +2,12 @@
 """Latency of each plugin endpoint next to the CLI command it replaces and Airflow's stable REST API.
 
 One run, one app, one database: a temporary AIRFLOW_HOME with SQLite, the sample DAGs of tests/dags and
-an admin user. The plugin and the stable API (/api/v1) are called through the Flask test client of
-``airflow.www.app.create_app(testing=True)`` in this process with the same basic-auth user, so both pay
-for authentication, permission checks, the database and JSON; the CLI runs as ``airflow ...``
-subprocesses against the same database (a new interpreter each time: that is what the plugin replaces).
+an admin user. The plugin and the stable API are called in this process with the same user, so both pay for
+authentication, permission checks, the database and JSON: on Airflow 2 through the Flask test client of
+``airflow.www.app.create_app(testing=True)`` (/api/v1, basic auth), on Airflow 3 through Starlette's test
+client of the API server's ``create_app`` (/api/v2, the FAB auth manager, a JWT from /auth/token). The CLI
+runs as ``airflow ...`` subprocesses against the same database (a new interpreter each time: that is what
+the plugin replaces).
 
     .venv/bin/python scripts/benchmark.py                  # about 2-3 minutes (the CLI dominates)
     .venv/bin/python scripts/benchmark.py --runs 100 --cli-runs 5
@@ -26,11 +28,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import json
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.airflow_line, tests.airflow3_client: the same setup as the test suite
+AIRFLOW_3 = int(version("apache-airflow").split(".", 1)[0]) >= 3
+STABLE = "/api/v2" if AIRFLOW_3 else "/api/v1"
 HOME = Path(tempfile.mkdtemp(prefix="rest-api-plugin-bench-"))
 TOKEN = "bench-token"
 PASSWORD = "bench-password"
@@ -56,13 +63,22 @@ os.environ.update(
         "airflow.providers.fab.auth_manager.api.auth.backend.session",
     }
 )
+if AIRFLOW_3:  # the FAB auth manager (the plugin's per-endpoint permissions) and its JWTs
+    os.environ.update(
+        {
+            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "rest-api-plugin-benchmark-jwt-secret-" + "0123456789abcdef" * 4,
+            "AIRFLOW__API__SECRET_KEY": "rest-api-plugin-benchmark",
+            "AIRFLOW__FAB__AUTH_RATE_LIMITED": "False",
+        }
+    )
 shutil.copytree(ROOT / "tests" / "dags", HOME / "dags")
 AIRFLOW_CLI = [str(Path(sys.executable).with_name("airflow"))]
 if not Path(AIRFLOW_CLI[0]).exists():
     AIRFLOW_CLI = [sys.executable, "-m", "airflow"]
 
 REAL_HASH = "--real-hash" in sys.argv
-BASIC = {"Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()}
+USER_AUTH = {"Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()}  # Airflow 3: a JWT
 
 
 class Counter:
@@ -87,53 +103,79 @@ class Case:
 
 
 CASES = [
-    Case("version", lambda: {"api": "version"}, lambda: ("GET", "/api/v1/version", None), lambda: ["version"],
+    Case("version", lambda: {"api": "version"}, lambda: ("GET", f"{STABLE}/version", None), lambda: ["version"],
          stable_authenticates=False),
-    Case("list_dags", lambda: {"api": "list_dags"}, lambda: ("GET", "/api/v1/dags", None),
+    Case("list_dags", lambda: {"api": "list_dags"}, lambda: ("GET", f"{STABLE}/dags", None),
          lambda: ["dags", "list"]),
     Case("list_tasks", lambda: {"api": "list_tasks", "dag_id": "sample_dag"},
-         lambda: ("GET", "/api/v1/dags/sample_dag/tasks", None), lambda: ["tasks", "list", "sample_dag"]),
+         lambda: ("GET", f"{STABLE}/dags/sample_dag/tasks", None), lambda: ["tasks", "list", "sample_dag"]),
     Case("dag_state", lambda: {"api": "dag_state", "dag_id": "sample_dag", "execution_date": RUN_DATE},
-         lambda: ("GET", f"/api/v1/dags/sample_dag/dagRuns/{RUN_ID}", None),
+         lambda: ("GET", f"{STABLE}/dags/sample_dag/dagRuns/{RUN_ID}", None),
          lambda: ["dags", "state", "sample_dag", RUN_DATE]),
     Case("task_state",
          lambda: {"api": "task_state", "dag_id": "sample_dag", "task_id": "extract", "execution_date": RUN_DATE},
-         lambda: ("GET", f"/api/v1/dags/sample_dag/dagRuns/{RUN_ID}/taskInstances/extract", None),
+         lambda: ("GET", f"{STABLE}/dags/sample_dag/dagRuns/{RUN_ID}/taskInstances/extract", None),
          lambda: ["tasks", "state", "sample_dag", "extract", RUN_DATE]),
-    Case("trigger_dag", lambda: {"api": "trigger_dag", "dag_id": "sample_dag", "run_id": Counter.next("plugin")},
-         lambda: ("POST", "/api/v1/dags/sample_dag/dagRuns", {"dag_run_id": Counter.next("stable")}),
+    # microseconds kept: the calls come faster than one a second (a generated date loses them by default)
+    Case("trigger_dag", lambda: {"api": "trigger_dag", "dag_id": "sample_dag", "run_id": Counter.next("plugin"),
+                                 "replace_microseconds": "false"},
+         lambda: ("POST", f"{STABLE}/dags/sample_dag/dagRuns", {"dag_run_id": Counter.next("stable"),
+                                                                 **({"logical_date": None} if AIRFLOW_3 else {})}),
          lambda: ["dags", "trigger", "--run-id", Counter.next("cli"), "sample_dag"]),
     Case("pause", lambda: {"api": "pause", "dag_id": "other_dag"},
-         lambda: ("PATCH", "/api/v1/dags/other_dag?update_mask=is_paused", {"is_paused": True}),
+         lambda: ("PATCH", f"{STABLE}/dags/other_dag?update_mask=is_paused", {"is_paused": True}),
          lambda: ["dags", "pause", "other_dag"]),
     Case("unpause", lambda: {"api": "unpause", "dag_id": "other_dag"},
-         lambda: ("PATCH", "/api/v1/dags/other_dag?update_mask=is_paused", {"is_paused": False}),
+         lambda: ("PATCH", f"{STABLE}/dags/other_dag?update_mask=is_paused", {"is_paused": False}),
          lambda: ["dags", "unpause", "other_dag"]),
     Case("pool get", lambda: {"api": "pool", "get": "default_pool"},
-         lambda: ("GET", "/api/v1/pools/default_pool", None), lambda: ["pools", "get", "default_pool"]),
-    Case("pool list", lambda: {"api": "pool"}, lambda: ("GET", "/api/v1/pools", None), lambda: ["pools", "list"]),
+         lambda: ("GET", f"{STABLE}/pools/default_pool", None), lambda: ["pools", "get", "default_pool"]),
+    Case("pool list", lambda: {"api": "pool"}, lambda: ("GET", f"{STABLE}/pools", None), lambda: ["pools", "list"]),
     Case("variables get", lambda: {"api": "variables", "get": "bench_var"},
-         lambda: ("GET", "/api/v1/variables/bench_var", None), lambda: ["variables", "get", "bench_var"]),
+         lambda: ("GET", f"{STABLE}/variables/bench_var", None), lambda: ["variables", "get", "bench_var"]),
     Case("variables set", lambda: {"api": "variables", "cmd": "set", "key": "bench_var", "value": "v2"},
-         lambda: ("POST", "/api/v1/variables", {"key": "bench_var", "value": "v2"}),
+         lambda: ("PATCH", f"{STABLE}/variables/bench_var", {"key": "bench_var", "value": "v2"}) if AIRFLOW_3
+         else ("POST", f"{STABLE}/variables", {"key": "bench_var", "value": "v2"}),
          lambda: ["variables", "set", "bench_var", "v2"]),
-    Case("connections list", lambda: {"api": "connections"}, lambda: ("GET", "/api/v1/connections", None),
+    Case("connections list", lambda: {"api": "connections"}, lambda: ("GET", f"{STABLE}/connections", None),
          lambda: ["connections", "list"]),
 ]
 
 
 def setup():
     """Database, DAGs, the admin user, one DAG run with its task instances, a variable, a connection."""
-    from airflow.models import Connection, DagBag, Variable
+    from airflow.models import Connection, Variable
     from airflow.utils import db
     from airflow.utils.session import create_session
 
-    db.resetdb()
-    DagBag(str(HOME / "dags"), include_examples=False).sync_to_db()
-    from airflow.www.app import create_app
+    from tests.airflow_line import sync_dag_files, trigger
 
-    app = create_app(testing=True)
-    sm = app.appbuilder.sm
+    db.resetdb()
+    sync_dag_files(HOME / "dags")
+    if AIRFLOW_3:
+        from tests.airflow3_client import Airflow3App
+
+        app = Airflow3App()
+        with app.security_manager() as sm:
+            add_admin(sm)
+    else:
+        from airflow.www.app import create_app
+
+        app = create_app(testing=True)
+        add_admin(app.appbuilder.sm)
+    from rest_api_plugin.airflow_compat import timezone
+
+    trigger("sample_dag", run_id=RUN_ID, logical_date=timezone.parse(RUN_DATE))
+    Variable.set("bench_var", "v1")
+    with create_session() as session:
+        session.add(Connection(conn_id="bench_conn", conn_type="http", host="example.com", password="secret"))
+    if AIRFLOW_3:  # scripts call Airflow 3 with a JWT: the plugin and /api/v2 alike
+        answer = app.test_client().client.post("/auth/token", json={"username": "admin", "password": PASSWORD})
+        USER_AUTH["Authorization"] = f"Bearer {answer.json()['access_token']}"
+    return app
+
+
+def add_admin(sm) -> None:
     sm.sync_roles()
     user = sm.add_user("admin", "Admin", "User", "admin@example.com", sm.find_role("Admin"), PASSWORD)
     if not REAL_HASH:
@@ -143,17 +185,9 @@ def setup():
 
         user.password = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")
         sm.update_user(user)
-    from airflow.api.common.trigger_dag import trigger_dag
-    from airflow.utils import timezone
-
-    trigger_dag("sample_dag", run_id=RUN_ID, execution_date=timezone.parse(RUN_DATE))
-    Variable.set("bench_var", "v1")
-    with create_session() as session:
-        session.add(Connection(conn_id="bench_conn", conn_type="http", host="example.com", password="secret"))
-    return app
 
 
-def plugin_call(client, args: dict, headers=BASIC):
+def plugin_call(client, args: dict, headers=USER_AUTH):
     answer = client.get("/admin/rest_api/api", query_string=args, headers=headers)
     if answer.status_code != 200:
         raise SystemExit(f"plugin {args}: HTTP {answer.status_code}: {answer.get_data(as_text=True)[:500]}")
@@ -161,7 +195,11 @@ def plugin_call(client, args: dict, headers=BASIC):
 
 def stable_call(client, request: tuple):
     method, path, body = request
-    answer = client.open(path, method=method, json=body, headers=BASIC)
+    if AIRFLOW_3:
+        answer = client.open(path, method=method, data=None if body is None else json.dumps(body),
+                             headers=USER_AUTH, content_type="application/json")
+    else:
+        answer = client.open(path, method=method, json=body, headers=USER_AUTH)
     if answer.status_code not in (200, 201):
         raise SystemExit(f"stable API {method} {path}: HTTP {answer.status_code}: "
                          f"{answer.get_data(as_text=True)[:500]}")
@@ -196,7 +234,7 @@ def profile(app, case: Case, runs: int, stable: bool) -> None:
     import cProfile
     import pstats
 
-    client = app.test_client(use_cookies=False)  # like curl: no cookie carried from call to call
+    client = new_client(app)
     for who, fn in [("plugin", lambda: plugin_call(client, case.plugin()))] + (
         [("stable API", lambda: stable_call(client, case.stable()))] if stable else []
     ):
@@ -208,6 +246,11 @@ def profile(app, case: Case, runs: int, stable: bool) -> None:
         profiler.disable()
         print(f"\n==== {who}: {case.name}, {runs} calls, cumulative time (top 35)")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+
+
+def new_client(app):
+    """Like curl: no cookie carried from call to call."""
+    return app.test_client() if AIRFLOW_3 else app.test_client(use_cookies=False)
 
 
 def hash_cost() -> float:
@@ -241,7 +284,7 @@ def main() -> int:
             case = next(c for c in CASES if c.name == opts.profile)
             profile(app, case, opts.runs, opts.profile_api)
             return 0
-        client = app.test_client(use_cookies=False)  # like curl: no cookie carried from call to call
+        client = new_client(app)
         for case in cases:
             case.results.update(timed_together({
                 "plugin": lambda: plugin_call(client, case.plugin()),
@@ -258,9 +301,14 @@ def main() -> int:
 
     print(f"\nAirflow {__version__}, Python {sys.version.split()[0]}, SQLite, {os.cpu_count()} CPUs; medians in ms "
           f"(in-process: {opts.runs} calls; CLI: {0 if opts.no_cli else opts.cli_runs} runs).")
-    print("plugin = basic auth as admin (token = the legacy token header), stable = /api/v1 with the same user.")
-    print(f"password check per basic-auth request: {hash_cost():.0f} ms with Werkzeug's default hash, "
-          + ("included below (--real-hash)." if REAL_HASH else "left out below (a 1-iteration hash; --real-hash keeps it)."))
+    if AIRFLOW_3:
+        print("plugin = a JWT of admin (POST /auth/token; token = the legacy token header), stable = /api/v2 with "
+              "the same JWT.")
+    else:
+        print("plugin = basic auth as admin (token = the legacy token header), stable = /api/v1 with the same user.")
+        print(f"password check per basic-auth request: {hash_cost():.0f} ms with Werkzeug's default hash, "
+              + ("included below (--real-hash)." if REAL_HASH
+                 else "left out below (a 1-iteration hash; --real-hash keeps it)."))
     print()
     head = f"{'endpoint':<17} {'plugin':>8} {'token':>8} {'stable':>8} {'CLI':>9} {'CLI/plugin':>11} {'stable/plugin':>14}"
     print(head)

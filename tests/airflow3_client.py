@@ -33,8 +33,9 @@ class Answer:
 
 
 class Client:
-    """One browser or script: it keeps its cookies. A form carrying ``csrf_token`` stands for a post from the
-    REST API page, which on Airflow 3 proves itself with the ``X-Requested-With`` header instead."""
+    """One browser or script: it keeps its cookies. A form carrying ``csrf_token``, or an ``X-CSRFToken``
+    header, stands for a post from the REST API page, which on Airflow 3 proves itself with the
+    ``X-Requested-With`` header instead."""
 
     def __init__(self, app):
         from fastapi.testclient import TestClient
@@ -43,9 +44,13 @@ class Client:
 
     def open(self, path, method="GET", query_string=None, data=None, headers=None, content_type=None, **kwargs):
         headers = dict(headers or {})
+        if headers.get("X-CSRFToken"):  # the page's script: on Airflow 3 it proves itself with this header
+            headers.setdefault("X-Requested-With", "XMLHttpRequest")
         if content_type:
             headers["Content-Type"] = content_type
-        request = {"params": {k: v for k, v in (query_string or {}).items() if v is not None}, "headers": headers}
+        request = {"headers": headers}
+        if query_string:  # httpx would replace a query already in ``path`` by an empty one
+            request["params"] = {k: v for k, v in query_string.items() if v is not None}
         if isinstance(data, dict):
             files = {name: (value[1], value[0]) for name, value in data.items() if isinstance(value, tuple)}
             fields = {name: value for name, value in data.items() if not isinstance(value, tuple)}

@@ -255,3 +255,18 @@ def python_job(app):
         record = jobs.load(job_id)
         if jobs.describe(record)["state"] == "running":
             jobs.stop(record, requested_by="tests")
+
+
+# Modules whose tests exercise what no database changes: one pass (SQLite) runs them, the PostgreSQL passes
+# leave them out (scripts/run-tests: -m "not same_on_every_database").
+SAME_ON_EVERY_DATABASE = {
+    "tests/e2e/test_browser.py", "tests/e2e/test_fuzzing.py", "tests/e2e/test_request_limits.py",
+    "tests/e2e/test_token_header_gunicorn.py", "tests/test_hostile_requests.py", "tests/test_page.py",
+    "tests/test_docs.py", "tests/test_packaging.py", "tests/test_gunicorn_headers.py", "tests/test_envelope.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in SAME_ON_EVERY_DATABASE:
+            item.add_marker(pytest.mark.same_on_every_database)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pytest
 import sqlalchemy
 
+from tests.airflow_line import AIRFLOW_3
 from tests.conftest import basic_auth
 
 
@@ -23,15 +26,19 @@ def test_calls_without_a_session_cookie_store_no_session(call, who):
     assert stored_sessions() == before
 
 
+def fresh_request_context(app):
+    return nullcontext() if AIRFLOW_3 else app.app_context()
+
+
 def test_basic_auth_still_authenticates_each_call(app):
     client = app.test_client()  # keeps cookies: none must be handed out
     assert client.get("/admin/rest_api/api?api=version", headers=basic_auth("viewer")).status_code == 200
     assert client.get_cookie("session") is None
     # pytest-flask keeps one app context (and Flask-Login's cached user in g) for the whole test; a real
-    # request gets its own, as here
-    with app.app_context():
+    # request gets its own, as here (Airflow 3: every request is on its own)
+    with fresh_request_context(app):
         assert client.get("/admin/rest_api/api?api=version").status_code == 403  # nothing remembered
-    with app.app_context():
+    with fresh_request_context(app):
         assert client.get("/admin/rest_api/api?api=unpause&dag_id=sample_dag",
                           headers=basic_auth("viewer")).status_code == 403
 

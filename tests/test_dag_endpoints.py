@@ -71,6 +71,13 @@ class TestTriggerDag:
         assert body["http_response_code"] == 409, body
         assert db_run("sample_dag", "twice").conf == {"n": 1}
 
+    def test_a_second_run_at_the_same_logical_date_is_409(self, call):
+        first = call("trigger_dag", dag_id="sample_dag", run_id="first", execution_date="2024-06-01T00:00:00")
+        assert first.status_code == 200, first.get_json()
+        body = call("trigger_dag", dag_id="sample_dag", run_id="second", execution_date="2024-06-01T00:00:00").get_json()
+        assert (body["status"], body["http_response_code"]) == ("ERROR", 409), body
+        assert db_run("sample_dag", "second") is None
+
     @pytest.mark.parametrize("conf", ["{not json", "[1, 2]", '"text"'])
     def test_bad_conf_is_400(self, call, conf):
         body = call("trigger_dag", dag_id="sample_dag", run_id="bad_conf", conf=conf).get_json()

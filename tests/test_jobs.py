@@ -15,11 +15,14 @@ import urllib.request
 import pytest
 
 from rest_api_plugin import cli, jobs
+from tests.airflow_line import AIRFLOW_3, AIRFLOW_VERSION, airflow2_only, airflow3_only
 from tests.helpers import poll
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-CELERY_DB = "rest_api_plugin_celery_tests"
+WORKERS_SECTION = "api" if AIRFLOW_3 else "webserver"
+# one per Airflow version: a database migrated by one line cannot be migrated by another
+CELERY_DB = f"rest_api_plugin_celery_tests_{AIRFLOW_VERSION.replace('.', '_')}"
 
 
 def job_state(call, job_id: str) -> dict:
@@ -258,17 +261,28 @@ class TestCaps:
 
 
 class TestWaitSlots:
+    @airflow2_only
     @pytest.mark.parametrize("workers, slots", [("1", 1), ("2", 1), ("4", 3)])
-    def test_one_worker_stays_free(self, app, monkeypatch, workers, slots):
+    def test_one_gunicorn_worker_stays_free(self, app, monkeypatch, workers, slots):
         from rest_api_plugin import wait_slots
 
         monkeypatch.setenv("AIRFLOW__WEBSERVER__WORKERS", workers)
         assert wait_slots.count() == slots
 
+    @airflow3_only
+    @pytest.mark.parametrize("workers, slots", [("1", 20), ("2", 40)])
+    def test_half_the_uvicorn_threads_may_wait(self, app, monkeypatch, workers, slots):
+        from rest_api_plugin import wait_slots
+
+        monkeypatch.setenv("AIRFLOW__API__WORKERS", workers)
+        assert wait_slots.count() == slots
+
     def test_with_every_slot_taken_a_waiting_call_answers_at_once_with_202(self, call, monkeypatch):
+        from rest_api_plugin import wait_slots
         from rest_api_plugin.wait_slots import wait_slot
 
-        monkeypatch.setenv("AIRFLOW__WEBSERVER__WORKERS", "2")
+        monkeypatch.setenv(f"AIRFLOW__{WORKERS_SECTION.upper()}__WORKERS", "2" if not AIRFLOW_3 else "1")
+        monkeypatch.setattr(wait_slots, "WAITING_THREADS_PER_UVICORN_WORKER", 1)  # Airflow 3: one slot
         with wait_slot(jobs.folder()) as held:  # the one slot, as another worker waiting on a job holds it
             assert held
             body = call("test", dag_id="sample_dag", task_id="extract", execution_date="2024-01-01").get_json()
@@ -277,16 +291,19 @@ class TestWaitSlots:
             assert (body["status"], body["http_response_code"]) == ("OK", 202), body
             said = body["output"]["stdout"]
             assert "Not waiting for it: 1 request(s) already wait on jobs" in said
-            assert "[webserver] workers = 2" in said and f"api=jobs&job_id={job['job_id']}" in said
+            workers = f"[{WORKERS_SECTION}] workers = {1 if AIRFLOW_3 else 2}"
+            assert workers in said and f"api=jobs&job_id={job['job_id']}" in said
             assert job["state"] == "running" and job["command"].startswith("airflow tasks test sample_dag extract")
         finally:
             if job_state(call, job["job_id"])["state"] == "running":
                 call("stop_job", job_id=job["job_id"])
 
     def test_a_slot_held_by_a_process_that_died_is_free_again(self, app, monkeypatch):
+        from rest_api_plugin import wait_slots
         from rest_api_plugin.wait_slots import wait_slot
 
-        monkeypatch.setenv("AIRFLOW__WEBSERVER__WORKERS", "2")
+        monkeypatch.setenv(f"AIRFLOW__{WORKERS_SECTION.upper()}__WORKERS", "2" if not AIRFLOW_3 else "1")
+        monkeypatch.setattr(wait_slots, "WAITING_THREADS_PER_UVICORN_WORKER", 1)  # Airflow 3: one slot
         holder = subprocess.Popen([sys.executable, "-c", (
             "import fcntl, sys, time; f = open(sys.argv[1], 'ab'); fcntl.flock(f, fcntl.LOCK_EX); "
             "print('held', flush=True); time.sleep(60)"), str(jobs.folder() / ".wait-slot-0")],

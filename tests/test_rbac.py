@@ -388,6 +388,18 @@ class TestAuditLog:
         call("trigger_dag", dag_id="sample_dag")
         assert self._events() == [("rest_api_plugin.trigger_dag", "token", "sample_dag")]
 
+    def test_the_logical_date_is_logged(self, call):
+        from airflow.models.log import Log
+        from airflow.utils.session import create_session
+
+        from rest_api_plugin.airflow_compat import AIRFLOW_3
+
+        call("trigger_dag", dag_id="sample_dag", run_id="logged", execution_date="2024-07-08T09:10:11")
+        with create_session() as session:
+            row = session.query(Log).filter(Log.event == "rest_api_plugin.trigger_dag").one()
+            logged = row.logical_date if AIRFLOW_3 else row.execution_date
+        assert (row.run_id, logged.isoformat()) == ("logged", "2024-07-08T09:10:11+00:00")
+
     def test_reads_are_not_logged(self, call):
         call("list_dags")
         call("variables", get="missing", default="x")

@@ -65,6 +65,7 @@ def find_run(dag_id: str, args: dict, session):
 def trigger_dag(args: dict, ctx: CallContext) -> Result:
     from airflow.api.common.trigger_dag import trigger_dag as airflow_trigger_dag
     from airflow.exceptions import DagNotFound, DagRunAlreadyExists
+    from sqlalchemy.exc import IntegrityError
 
     dag_id = args["dag_id"]
     # as `airflow dags trigger`: a generated date loses its microseconds, so the date printed in
@@ -80,6 +81,11 @@ def trigger_dag(args: dict, ctx: CallContext) -> Result:
         raise NotFound(f"The DAG ID '{dag_id}' does not exist")
     except DagRunAlreadyExists as err:
         raise Conflict(str(err))
+    except IntegrityError:  # Airflow 3 looks for a duplicate run_id only; the database refuses a second date
+        date = args.get("logical_date")
+        raise Conflict(f"A run of DAG {dag_id} at logical date {date.isoformat() if date else 'now'} already exists"
+                       + ("" if date else " (triggered in the same second: give run_id and logical_date, or "
+                                          "replace_microseconds=false)"))
     except ValueError as err:  # e.g. a logical date before the DAG's start_date
         raise BadRequest(str(err))
     return Result(output=f"Created {run!r}", data=serializers.dag_run(run))

@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.airflow_line import airflow2_only
 from tests.conftest import TOKEN
 from tests.e2e.conftest import AIRFLOW, API, Webserver, free_port, stop, tail, wait_until_up, webserver_env
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, airflow2_only]  # gunicorn serves Airflow 2 only (Airflow 3: uvicorn)
 
 PATCHED = "REST API plugin: gunicorn keeps the token header rest_api_plugin_http_token"
 

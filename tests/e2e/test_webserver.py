@@ -23,7 +23,7 @@ def db_run(dag_id: str, run_id: str):
 
     with create_session() as session:
         run = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one_or_none()
-        return None if run is None else {"conf": run.conf, "state": run.state, "external": run.external_trigger}
+        return None if run is None else {"conf": run.conf, "state": run.state, "run_type": str(run.run_type)}
 
 
 def db_is_paused(dag_id: str) -> bool:
@@ -38,7 +38,8 @@ def test_plugin_comes_from_the_installed_package(webserver):
     """`airflow plugins` finds rest_api_plugin through the package's entry point, not a plugins folder."""
     out = subprocess.run([*AIRFLOW, "plugins", "--output", "json"], env=webserver.env,
                          capture_output=True, text=True, timeout=120, check=True).stdout
-    plugins = {p["name"]: p for p in json.loads(out[out.index("["):])}
+    listing = next(line for line in out.splitlines() if line.startswith("[{"))  # log lines may come first
+    plugins = {p["name"]: p for p in json.loads(listing)}
     source = plugins["rest_api_plugin"]["source"]
     assert source.startswith("airflow-rest-api-plugin=="), source
     assert "EntryPoint(name='rest_api_plugin', value='rest_api_plugin.plugin:RestApiPlugin'" in source
@@ -103,7 +104,7 @@ def test_trigger_dag_with_conf_then_its_state(webserver):
     assert by_date["data"]["run_id"] == "e2e_run", by_date
 
     assert db_run("sample_dag", "e2e_run") == {"conf": {"key": "value"}, "state": state["data"]["state"],
-                                               "external": True}
+                                               "run_type": "manual"}
 
 
 def test_pause_and_unpause(webserver):
