@@ -25,6 +25,8 @@ HELP: dict[str, str] = {
     "for old clients where DAGs are read from the database.",
     "report": "Add the DAG files' import errors (the DAG bag's loading report).",
     "paused": "Only paused (true) or only active (false) DAGs.",
+    "limit": "At most this many DAGs (unset: all of them); total_entries counts them all.",
+    "offset": "Skip this many DAGs first (with limit: the page to show).",
     "tree": "Draw the tasks as a dependency tree.",
     "task_regex": "A Python regular expression selecting task ids.",
     "start_date": "First logical date of the range, ISO 8601.",

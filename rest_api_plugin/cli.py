@@ -20,19 +20,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rest_api_plugin import config
+from rest_api_plugin.airflow_compat import AIRFLOW_3
 from rest_api_plugin.errors import BadRequest
 
-# airflow subcommands (as argv prefixes) the plugin may run
+# airflow subcommands (as argv prefixes) the plugin may run: those of the Airflow line that runs
+# (Airflow 3 has no `tasks run` and no `dags backfill`, but `backfill create`)
 ALLOWED_COMMANDS: tuple[tuple[str, ...], ...] = (
     ("tasks", "test"),
-    ("tasks", "run"),
-    ("dags", "backfill"),
+    *((("backfill", "create"),) if AIRFLOW_3 else (("tasks", "run"), ("dags", "backfill"))),
     ("scheduler",),
+    ("dag-processor",),
     ("celery", "worker"),
     ("celery", "flower"),
     ("kerberos",),
 )
-# The log server has no CLI command in Airflow 2: this exact program runs it.
+# The log server has no CLI command (on either line): this exact program runs it.
 SERVE_LOGS_PROGRAM = ("-c", "from airflow.utils.serve_logs import serve_logs; serve_logs()")
 
 ENVIRONMENT_NAMES = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH",
@@ -68,9 +70,30 @@ LOG_LINE = re.compile(
     r"^\[\d{4}-\d{2}-\d{2}[ T][^\]]*\] \{(%s):\d+\} (INFO|DEBUG|WARNING) - "
     % "|".join(re.escape(source) for source in LOADING_SOURCES)
 )
+# On Airflow 3 every process logs through structlog, on stdout, one line per event (warnings included, on the
+# py.warnings logger), e.g.
+#   2026-11-26T09:09:36.323130Z [info     ] Filling up the DagBag from /opt/airflow/dags [airflow.dag_processing.dagbag.BundleDagBag] loc=dagbag.py:460
+#   2026-11-26T09:09:36.331221Z [warning  ] The `airflow.operators.bash.BashOperator` attribute is deprecated. ... [py.warnings] category=UserWarning filename=/opt/airflow/dags/x.py lineno=6
+# (checked on `tasks test`, `backfill create`, `scheduler` and `dag-processor` of 3.3.2): the event, then its
+# logger in brackets, then key=value fields. Lines of these loggers, and their children, are loading noise;
+# a task's own lines (airflow.task..., task, the execution API's state changes) are kept.
+LOADING_LOGGERS = ("airflow.dag_processing.bundles", "airflow.dag_processing.dagbag", "airflow.serialization",
+                   "airflow.models.dag", "airflow.plugins_manager", "airflow.providers_manager",
+                   "airflow.configuration", "airflow.settings", "airflow.executors.executor_loader",
+                   "airflow.utils.cli_action_loggers", "airflow.logging_config", "alembic.runtime.migration")
+STRUCTLOG_LINE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\S+ \[(?P<level>info|debug|warning)\s*\] (?P<event>.*) \[(?P<logger>[\w.]+)\]"
+    r"(?P<fields>(?: \w+=.*)?)$"
+)
+STRUCTLOG_FIELD = re.compile(r"(?:^| )(?P<key>category|filename)=(?P<value>\S+)")
 # file:line Category: message (Airflow's format) or file:line: Category: message (Python's)
 WARNING_LINE = re.compile(r"^(?P<file>.+?\.py):\d+(?P<python_format>:)? (?P<category>[A-Za-z_]\w*): ")
 DEPRECATION_CATEGORY = re.compile(r"Deprecat\w*Warning$|^FutureWarning$|^RemovedIn\w*Warning$")
+# Airflow 3's `tasks test` exits 0 whatever becomes of the task: its end shows in the log of the in-process
+# execution API (the last state it was set to), or in the task runner's error line.
+TASK_STATE_SET = re.compile(r"\bTask instance state updated\b.* new_state=(?P<state>\w+)")
+TASK_FAILED = re.compile(r"^\S+ \[error\s*\] Task failed with exception\b.*\[task\]", re.MULTILINE)
+TASK_FAILED_STATES = ("failed", "up_for_retry", "upstream_failed")
 DEFAULT_TIMEOUT = 120
 TIMEOUT_MARGIN = 10
 
@@ -189,7 +212,7 @@ def filter_noise(text: str) -> str:
             skip_source_line = False  # the source line Python prints under a warning it formats itself
             continue
         skip_source_line = False
-        if LOG_LINE.match(line):
+        if LOG_LINE.match(line) or _is_loading_event(line):
             continue
         warning = WARNING_LINE.match(line)
         if warning and _is_loading_warning(warning):
@@ -197,6 +220,32 @@ def filter_noise(text: str) -> str:
             continue
         kept.append(line)
     return "\n".join(kept).strip("\n")
+
+
+def _is_loading_event(line: str) -> bool:
+    """An Airflow 3 structlog line of a loading logger, or a loading warning (on the py.warnings logger)."""
+    event = STRUCTLOG_LINE.match(line)
+    if not event:
+        return False
+    logger = event.group("logger")
+    if any(logger == name or logger.startswith(name + ".") for name in LOADING_LOGGERS):
+        return True
+    if logger != "py.warnings":
+        return False
+    fields = {found.group("key"): found.group("value") for found in STRUCTLOG_FIELD.finditer(event.group("fields"))}
+    if DEPRECATION_CATEGORY.search(fields.get("category", "")) or "deprecated" in event.group("event").lower():
+        return True  # Airflow 3's deprecated imports (airflow.operators...) warn as UserWarning from the DAG file
+    filename = fields.get("filename")
+    return bool(filename) and os.path.realpath(filename).startswith(_airflow_package() + os.sep)
+
+
+def task_state_in_log(text: str) -> str | None:
+    """The task's last state in the output of Airflow 3's ``tasks test`` ("failed" when only its error line
+    says so); None when the output does not say."""
+    states = TASK_STATE_SET.findall(text)
+    if states:
+        return states[-1]
+    return "failed" if TASK_FAILED.search(text) else None
 
 
 def _is_loading_warning(warning: re.Match) -> bool:

@@ -7,7 +7,7 @@ import logging
 from marshmallow import ValidationError
 
 from rest_api_plugin import audit, config, registry, security
-from rest_api_plugin.airflow_compat import timezone
+from rest_api_plugin.airflow_compat import AIRFLOW_VERSION, timezone
 from rest_api_plugin.errors import (
     DATABASE_UNAVAILABLE,
     ApiError,
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 OUTPUT_FORMAT_FIELD = "output_format"
 # Request fields that steer the plugin and are not arguments of the endpoint.
 CONTROL_FIELDS = ("api", security.CSRF_FIELD, OUTPUT_FORMAT_FIELD)
-LEGACY_WARNING = "Ignored on Airflow 2 (no longer meaningful): {}"
+LEGACY_WARNING = f"Ignored on Airflow {AIRFLOW_VERSION.split('.', 1)[0]} (no longer meaningful): {{}}"
 UNKNOWN_WARNING = "Ignored unknown arguments: {}"
 
 

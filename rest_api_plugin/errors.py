@@ -48,6 +48,13 @@ class TooManyRequests(ApiError):
     status = 429
 
 
+class NotImplementedOnThisAirflow(ApiError):
+    """The endpoint has no equivalent on the Airflow that runs (e.g. ``run`` on Airflow 3): the message says
+    what to use instead."""
+
+    status = 501
+
+
 class ServiceUnavailable(ApiError):
     status = 503
 

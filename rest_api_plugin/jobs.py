@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from rest_api_plugin import cli, config, security
+from rest_api_plugin.airflow_compat import AIRFLOW_3
 from rest_api_plugin.errors import Conflict, NotFound, TooManyRequests
 from rest_api_plugin.job_runner import exit_record, write_json
 from rest_api_plugin.result import CallContext, Result
@@ -242,6 +243,9 @@ def describe(record: dict, tail_lines: int = 0) -> dict:
     }
     if tail_lines:
         described["stdout"], described["stderr"] = output_of(record["job_id"], tail_lines)
+        if AIRFLOW_3 and record.get("api") == "test" and ended is not None:
+            # Airflow 3's `tasks test` exits 0 whatever becomes of the task: what its log says of the task
+            described["task_state"] = cli.task_state_in_log(tail(record["job_id"], STREAMS["stdout"]))
     return described
 
 

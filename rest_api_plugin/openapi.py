@@ -41,6 +41,7 @@ STATUS_TEXT = {
          "form",
     415: "A raw body that is not application/json",
     429: "Too many background jobs running ([rest_api_plugin] max_jobs / max_jobs_per_user)",
+    501: "Not available on the Airflow that runs (e.g. run on Airflow 3): the message says what to use instead",
 }
 
 

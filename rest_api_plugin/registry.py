@@ -13,7 +13,7 @@ from typing import Callable, Literal, Mapping, Optional, Union, get_args
 from marshmallow import Schema
 
 from rest_api_plugin import security
-from rest_api_plugin.airflow_compat import DagAccessEntity
+from rest_api_plugin.airflow_compat import AIRFLOW_3, DagAccessEntity
 from rest_api_plugin.cli import display_run
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.schemas import data
@@ -37,6 +37,7 @@ from rest_api_plugin.schemas.dag_files import (
     RefreshDagSchema,
 )
 from rest_api_plugin.schemas.processes import (
+    DagProcessorSchema,
     FlowerSchema,
     JobsSchema,
     KerberosSchema,
@@ -154,6 +155,9 @@ class Endpoint:
 # A command run as a background job: 202 while it runs past the wait, 429 over the job caps, 409 when it fails.
 DAEMON_ERRORS = (202, 409, 429)
 JOB_ERRORS = (202, 404, 409, 429)
+# An endpoint with no equivalent on Airflow 3 answers 501 there, saying what to use instead (listed on both
+# lines: the contract is one document).
+NOT_ON_AIRFLOW_3 = (501,)
 
 
 def _opt(args: dict, name: str, flag: str) -> list:
@@ -224,7 +228,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         name="list_dags",
         example="report=true",
-        description="List the DAGs in the database; report=true adds the DAG files' import errors.",
+        description="List the DAGs in the database (limit and offset page them); report=true adds the DAG files' import errors.",
         group=Group.DAGS,
         schema=ListDagsSchema,
         handler=dags.list_dags,
@@ -374,9 +378,9 @@ ENDPOINTS += (
         name="test",
         data=data.Job,
         errors=JOB_ERRORS,
-        example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&dry_run=true",
-        description="Test a task instance (airflow tasks test; dry_run, task_params). Waits for the output "
-        "by default (wait=false: a background job).",
+        example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00",
+        description="Test a task instance (airflow tasks test; task_params; dry_run on Airflow 2 only: Airflow 3 "
+        "refuses it, use render). Waits for the output by default (wait=false: a background job).",
         group=Group.TASKS,
         schema=TestTaskSchema,
         handler=task_jobs.test,
@@ -387,10 +391,10 @@ ENDPOINTS += (
     Endpoint(
         name="run",
         data=data.Job,
-        errors=JOB_ERRORS,
+        errors=JOB_ERRORS + NOT_ON_AIRFLOW_3,
         example="dag_id=sample_dag&task_id=extract&execution_date=2024-01-02T00:00:00&local=true",
         description="Run a task instance (airflow tasks run). Waits for the output by default "
-        "(wait=false: a background job).",
+        "(wait=false: a background job). Airflow 3 has no tasks run: 501 there (use trigger_dag, clear or test).",
         group=Group.TASKS,
         schema=RunTaskSchema,
         handler=task_jobs.run,
@@ -417,7 +421,8 @@ ENDPOINTS += (
         data=data.Job,
         errors=JOB_ERRORS,
         example="dag_id=sample_dag&start_date=2024-01-01&end_date=2024-01-03",
-        description="Run a DAG for a date range (airflow dags backfill) as a background job.",
+        description="Run a DAG for a date range as a background job: airflow dags backfill on Airflow 2; on "
+        "Airflow 3 airflow backfill create, which queues the runs for the scheduler.",
         group=Group.RUNS,
         schema=BackfillSchema,
         handler=task_jobs.backfill,
@@ -430,11 +435,26 @@ ENDPOINTS += (
         data=data.Job,
         errors=DAEMON_ERRORS,
         example="num_runs=1",
-        description="Start a scheduler (num_runs, subdir) as a background job.",
+        description="Start a scheduler (num_runs, subdir) as a background job. On Airflow 3 it parses no DAG "
+        "file: start a dag_processor too.",
         group=Group.PROCESSES,
         schema=SchedulerSchema,
         handler=processes.scheduler,
         airflow_cmd=processes.scheduler_command,
+        changes_state=True,
+    ),
+    Endpoint(
+        name="dag_processor",
+        data=data.Job,
+        errors=DAEMON_ERRORS,
+        example="num_runs=1",
+        description="Start a DAG processor, which parses the DAG files into the database (airflow dag-processor; "
+        "num_runs; bundle_name on Airflow 3; subdir on Airflow 2, where it needs [scheduler] "
+        "standalone_dag_processor = True), as a background job.",
+        group=Group.PROCESSES,
+        schema=DagProcessorSchema,
+        handler=processes.dag_processor,
+        airflow_cmd=processes.dag_processor_command,
         changes_state=True,
     ),
     Endpoint(

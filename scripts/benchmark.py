@@ -99,6 +99,7 @@ class Case:
     stable: Callable[[], tuple]  # (method, path, json body or None)
     cli: Callable[[], list]  # argv after "airflow"
     stable_authenticates: bool = True  # False: the stable endpoint skips authentication (no fair comparison)
+    stable_pages: bool = False  # the stable API answers a page at a time: call it until every item is listed
     results: dict = field(default_factory=dict)
 
 
@@ -106,7 +107,7 @@ CASES = [
     Case("version", lambda: {"api": "version"}, lambda: ("GET", f"{STABLE}/version", None), lambda: ["version"],
          stable_authenticates=False),
     Case("list_dags", lambda: {"api": "list_dags"}, lambda: ("GET", f"{STABLE}/dags", None),
-         lambda: ["dags", "list"]),
+         lambda: ["dags", "list"], stable_pages=True),
     Case("list_tasks", lambda: {"api": "list_tasks", "dag_id": "sample_dag"},
          lambda: ("GET", f"{STABLE}/dags/sample_dag/tasks", None), lambda: ["tasks", "list", "sample_dag"]),
     Case("dag_state", lambda: {"api": "dag_state", "dag_id": "sample_dag", "execution_date": RUN_DATE},
@@ -142,8 +143,22 @@ CASES = [
 ]
 
 
-def setup():
-    """Database, DAGs, the admin user, one DAG run with its task instances, a variable, a connection."""
+SCALED_DAGS = """
+from datetime import datetime
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+
+for number in range({count}):
+    with DAG(dag_id=f"scaled_{{number:05d}}", start_date=datetime(2024, 1, 1), schedule=None, catchup=False,
+             tags=["scaled", f"group_{{number % 10}}"]) as dag:
+        EmptyOperator(task_id="only")
+    globals()[dag.dag_id] = dag
+"""
+
+
+def setup(scale: int = 0):
+    """Database, DAGs (``scale`` more, from one generated file), the admin user, one DAG run with its task
+    instances, a variable, a connection."""
     from airflow.models import Connection, Variable
     from airflow.utils import db
     from airflow.utils.session import create_session
@@ -151,6 +166,8 @@ def setup():
     from tests.airflow_line import sync_dag_files, trigger
 
     db.resetdb()
+    if scale:
+        (HOME / "dags" / "scaled_dags.py").write_text(SCALED_DAGS.format(count=scale))
     sync_dag_files(HOME / "dags")
     if AIRFLOW_3:
         from tests.airflow3_client import Airflow3App
@@ -193,6 +210,20 @@ def plugin_call(client, args: dict, headers=USER_AUTH):
         raise SystemExit(f"plugin {args}: HTTP {answer.status_code}: {answer.get_data(as_text=True)[:500]}")
 
 
+# [api] maximum_page_limit: the largest page the stable API gives
+STABLE_PAGE = 100
+
+
+def stable_listing(client, request: tuple):
+    """Every page of a stable API list (``limit``/``offset`` until ``total_entries``), as a client listing
+    them all must call it."""
+    method, path, body = request
+    offset, total = 0, None
+    while total is None or offset < total:
+        total = stable_call(client, (method, f"{path}?limit={STABLE_PAGE}&offset={offset}", body))["total_entries"]
+        offset += STABLE_PAGE
+
+
 def stable_call(client, request: tuple):
     method, path, body = request
     if AIRFLOW_3:
@@ -203,6 +234,7 @@ def stable_call(client, request: tuple):
     if answer.status_code not in (200, 201):
         raise SystemExit(f"stable API {method} {path}: HTTP {answer.status_code}: "
                          f"{answer.get_data(as_text=True)[:500]}")
+    return answer.get_json()
 
 
 def cli_call(argv: list):
@@ -270,6 +302,8 @@ def main() -> int:
     parser.add_argument("--cli-runs", type=int, default=3, help="timed CLI runs per endpoint (default 3)")
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI column")
     parser.add_argument("--only", action="append", help="benchmark only this endpoint (repeatable)")
+    parser.add_argument("--scale", type=int, default=0, metavar="N",
+                        help="N more DAGs (one generated file), e.g. --scale 500 --only list_dags")
     parser.add_argument("--real-hash", action="store_true",
                         help="keep the admin's real password hash (its ~100 ms check then dominates basic auth)")
     parser.add_argument("--profile", metavar="ENDPOINT", help="cProfile the plugin on one endpoint and exit")
@@ -279,7 +313,7 @@ def main() -> int:
     cases = [c for c in CASES if not opts.only or c.name in opts.only]
     print(f"setting up {HOME} (SQLite, tests/dags, user admin) ...", flush=True)
     try:
-        app = setup()
+        app = setup(opts.scale)
         if opts.profile:
             case = next(c for c in CASES if c.name == opts.profile)
             profile(app, case, opts.runs, opts.profile_api)
@@ -289,7 +323,7 @@ def main() -> int:
             case.results.update(timed_together({
                 "plugin": lambda: plugin_call(client, case.plugin()),
                 "token": lambda: plugin_call(client, case.plugin(), {"rest_api_plugin_http_token": TOKEN}),
-                "stable": lambda: stable_call(client, case.stable()),
+                "stable": lambda: (stable_listing if case.stable_pages else stable_call)(client, case.stable()),
             }, opts.runs, 3))
             if not opts.no_cli:
                 case.results["cli"] = timed(lambda: cli_call(case.cli()), opts.cli_runs, 0)
@@ -299,6 +333,8 @@ def main() -> int:
 
     from airflow import __version__
 
+    if opts.scale:
+        print(f"\n{opts.scale + 2} DAGs: the 2 sample DAGs and {opts.scale} generated ones (tags, one task each).")
     print(f"\nAirflow {__version__}, Python {sys.version.split()[0]}, SQLite, {os.cpu_count()} CPUs; medians in ms "
           f"(in-process: {opts.runs} calls; CLI: {0 if opts.no_cli else opts.cli_runs} runs).")
     if AIRFLOW_3:

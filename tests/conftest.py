@@ -12,6 +12,7 @@ import base64
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -55,6 +56,17 @@ if AIRFLOW_3:  # the FAB auth manager (roles and per-endpoint permissions), its 
         }
     )
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# A log server the tests start (serve_logs, a scheduler, a DAG processor) binds a port of its own, not 8793:
+# scripts/run-tests runs two Airflow lines side by side.
+os.environ["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(_free_port())
 
 # username -> role; "noperm" has a role with no permission at all, "limited" reaches sample_dag only.
 USERS = {"admin": "Admin", "op": "Op", "user": "User", "viewer": "Viewer", "noperm": "NoPerm", "limited": "Limited"}

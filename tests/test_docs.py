@@ -3,15 +3,26 @@
 from pathlib import Path
 
 from rest_api_plugin import docs, registry
+from rest_api_plugin.airflow_compat import AIRFLOW_3
 
 ROOT = Path(__file__).parent.parent
 
 
+EXAMPLE_COMMAND = "- Shown as `airflow_cmd` for the example:"
+
+
 def test_endpoint_reference_is_generated_from_the_registry():
-    committed = (ROOT / "docs" / "endpoints.md").read_text()
-    assert committed.strip() == docs.markdown(registry.ENDPOINTS).strip(), (
-        "regenerate: python -m rest_api_plugin.docs > docs/endpoints.md"
-    )
+    """The committed reference is generated on Airflow 2 (scripts/generate-docs); on Airflow 3 only the example
+    commands may differ (e.g. backfill's is `airflow backfill create` there)."""
+    committed = (ROOT / "docs" / "endpoints.md").read_text().strip()
+    generated = docs.markdown(registry.ENDPOINTS).strip()
+    if AIRFLOW_3:
+        committed, generated = (without_example_commands(text) for text in (committed, generated))
+    assert committed == generated, "regenerate: scripts/generate-docs"
+
+
+def without_example_commands(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith(EXAMPLE_COMMAND))
 
 
 def test_readme_names_every_endpoint():

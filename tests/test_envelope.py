@@ -126,6 +126,7 @@ SUBDIR_CALLS = {
     "test": {"dag_id": "no_such_dag", "task_id": "t"}, "run": {"dag_id": "no_such_dag", "task_id": "t"},
     "clear": {"dag_id": "no_such_dag", "dry_run": "true"},
     "backfill": {"dag_id": "no_such_dag", "start_date": "2024-01-01"}, "scheduler": {"num_runs": "many"},
+    "dag_processor": {"num_runs": "many"},
 }
 
 

@@ -136,7 +136,51 @@ TASK_STDERR = [
 ]
 
 
+# What Airflow 3.3.2 processes print on stdout through structlog (captured from `tasks test`, `backfill create`
+# and the scheduler on tests/dags/sample_dags.py), then lines of the task's own, which stay.
+LOADING_STRUCTLOG = [
+    "2026-11-26T09:09:36.170755Z [info     ] DAG bundles loaded: dags-folder [airflow.dag_processing.bundles.manager"
+    ".DagBundlesManager] loc=manager.py:304",
+    "2026-11-26T09:09:36.323130Z [info     ] Filling up the DagBag from /opt/airflow/dags [airflow.dag_processing."
+    "dagbag.BundleDagBag] loc=dagbag.py:460",
+    "2026-11-26T09:09:36.331221Z [warning  ] The `airflow.operators.bash.BashOperator` attribute is deprecated. "
+    "Please use `'airflow.providers.standard.operators.bash.BashOperator'`. [py.warnings] category=UserWarning "
+    "filename=/opt/airflow/dags/sample_dags.py lineno=6",
+    "2026-11-26T09:09:36.343994Z [info     ] Bulk-writing dags to db        [airflow.serialization.definitions.dag] "
+    "count=2 loc=dag.py:218",
+    "2026-11-26T09:09:36.619483Z [warning  ] Plugin 'rest_api_plugin' already registered, skipping "
+    "[airflow.plugins_manager] loc=plugins_manager.py:105",
+    "2026-11-26T09:09:36.621446Z [info     ] setting next dagrun info       [airflow.models.dag] loc=dag.py:848 "
+    "next_dagrun=None next_dagrun_create_after=None",
+    "2026-11-26T09:09:37.144358Z [warning  ] Using `httpx` with `starlette.testclient` is deprecated; install `httpx2`"
+    " instead. [py.warnings] category=StarletteDeprecationWarning filename=/venv/lib/python3.11/site-packages/fastapi"
+    "/testclient.py lineno=1",
+    f"2026-11-26T09:09:37.144358Z [warning  ] something Airflow says while loading [py.warnings] "
+    f"category=UserWarning filename={AIRFLOW}/models/dag.py lineno=3",
+]
+TASK_STRUCTLOG = [
+    "2026-11-26T09:09:37.305215Z [info     ] Created dag run.               [airflow.models.dagrun] dagrun=<DagRun "
+    "sample_dag @ 2024-01-01 00:00:00+00:00: manual__x, state:running> loc=dagrun.py:2464",
+    "2026-11-26T09:09:37.316525Z [info     ] [DAG TEST] running task <TaskInstance: sample_dag.extract x [None] "
+    "ti_id=01a2> [airflow.sdk.definitions.dag] loc=dag.py:1504",
+    "2026-11-26T09:09:42.402318Z [info     ] extract 2024-01-01             [airflow.task.hooks.airflow.providers."
+    "standard.hooks.subprocess.SubprocessHook] loc=subprocess.py:106",
+    "2026-11-26T09:16:07.496765Z [error    ] Task failed with exception     [task] loc=task_runner.py:1651",
+    "Traceback (most recent call last):",
+    "2026-11-26T09:09:36.331221Z [warning  ] a task's own warning [py.warnings] category=UserWarning "
+    "filename=/opt/airflow/dags/sample_dags.py lineno=12",
+    "2026-11-26T09:09:42.446220Z [info     ] Task instance state updated    [airflow.api_fastapi.execution_api.routes."
+    "task_instances] loc=task_instances.py:485 new_state=success rows_affected=1",
+]
+
+
 class TestNoiseFilter:
+    def test_airflow_3_structlog_loading_lines_go_and_the_task_lines_stay(self, app):
+        noisy = "\n".join([*LOADING_STRUCTLOG[:3], TASK_STRUCTLOG[0], *LOADING_STRUCTLOG[3:], *TASK_STRUCTLOG[1:]])
+        assert cli.filter_noise(noisy) == "\n".join(TASK_STRUCTLOG)
+        assert cli.filter_noise("\n".join(LOADING_STRUCTLOG)) == ""
+
+
     def test_loading_lines_go_from_stdout_and_the_task_lines_stay(self, app):
         assert cli.filter_noise("\n".join([*LOADING_STDOUT[:2], TASK_STDOUT[0], *LOADING_STDOUT[2:],
                                            *TASK_STDOUT[1:]])) == "\n".join(TASK_STDOUT)
@@ -346,6 +390,65 @@ class TestDaemons:
         with create_session() as session:
             job = session.query(Job).filter_by(job_type="SchedulerJob").order_by(Job.id.desc()).first()
             assert job is not None and job.state == "success"
+
+    @airflow3_only
+    def test_scheduler_ignores_subdir_and_do_pickle_on_airflow_3(self, call):
+        """Airflow 3's scheduler parses no DAG file and pickles nothing. (num_runs is invalid, so that no
+        scheduler starts: the warning is not given then, the arguments' check is.)"""
+        from tests.conftest import DAGS_FOLDER
+
+        body = call("scheduler", subdir=str(DAGS_FOLDER), do_pickle="", num_runs="1", wait="false").get_json()
+        try:
+            assert body["status"] == "OK", body
+            assert "subdir" in body["warning"] and "do_pickle" in body["warning"]
+            assert body["airflow_cmd"] == "airflow scheduler --num-runs=1"
+        finally:
+            if body.get("data") and job_state(call, body["data"]["job_id"])["state"] == "running":
+                call("stop_job", job_id=body["data"]["job_id"])
+
+    @airflow3_only
+    def test_dag_processor_parses_the_dags_into_the_database(self, call):
+        from airflow.models import DagModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            session.query(DagModel).filter_by(dag_id="other_dag").update({DagModel.description: "stale"})
+        body = call("dag_processor", num_runs="1", bundle_name="dags-folder", daemon="", wait="true",
+                    timeout="100").get_json()
+        assert body["status"] == "OK", body
+        assert body["data"]["state"] == "success" and body["data"]["exit_code"] == 0
+        assert body["airflow_cmd"] == "airflow dag-processor --num-runs=1 --bundle-name=dags-folder"
+        assert "daemon" in body["warning"]
+        assert body["data"]["job_id"].startswith("dag_processor_") and body["data"]["dag_id"] is None
+        with create_session() as session:
+            assert session.query(DagModel).filter_by(dag_id="other_dag").one().description is None
+
+    @airflow2_only
+    def test_dag_processor_needs_the_standalone_setting_on_airflow_2(self, call, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR", "False")
+        body = call("dag_processor", num_runs="1").get_json()
+        assert (body["status"], body["http_response_code"]) == ("ERROR", 409), body
+        assert "standalone_dag_processor = True" in body["output"]
+
+    @airflow2_only
+    def test_dag_processor_runs_standalone_on_airflow_2(self, call, monkeypatch):
+        monkeypatch.setenv("AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR", "True")
+        body = call("dag_processor", num_runs="1", wait="true", timeout="100").get_json()
+        if os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite"):
+            assert (body["status"], body["http_response_code"]) == ("ERROR", 409), body
+            assert "does not support SQLite" in body["output"]
+            return
+        assert body["status"] == "OK", body
+        assert body["data"]["state"] == "success" and body["data"]["exit_code"] == 0
+        assert body["airflow_cmd"] == "airflow dag-processor --num-runs=1"
+
+    @pytest.mark.parametrize("args", [{"num_runs": "many"}, {"num_runs": "-5"}, {"subdir": "/etc"},
+                                      {"bundle_name": "a b"}, *([] if AIRFLOW_3 else [{"bundle_name": "dags-folder"}])])
+    def test_dag_processor_refuses_bad_arguments(self, call, args):
+        body = call("dag_processor", **args).get_json()
+        assert (body["status"], body["http_response_code"]) == ("ERROR", 400), body
+        if not AIRFLOW_3 and args.get("bundle_name") == "dags-folder":
+            assert "bundle_name exists on Airflow 3 only" in body["output"]
 
     def test_scheduler_refuses_bad_arguments(self, call):
         assert call("scheduler", num_runs="many").get_json()["http_response_code"] == 400

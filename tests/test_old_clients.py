@@ -16,6 +16,7 @@ from datetime import datetime
 
 import pytest
 
+from tests.airflow_line import AIRFLOW_3
 from tests.conftest import auth_headers
 
 ISO = "2024-05-06T07:08:09"
@@ -170,7 +171,8 @@ class TestUnknownArguments:
 
     def test_legacy_and_unknown_warnings_together(self, call):
         body = call("clear", dag_id="sample_dag", dry_run="true", exclude_subdags="true", nonsense="1").get_json()
-        assert body["warning"] == ("Ignored on Airflow 2 (no longer meaningful): exclude_subdags; "
+        line = "3" if AIRFLOW_3 else "2"
+        assert body["warning"] == (f"Ignored on Airflow {line} (no longer meaningful): exclude_subdags; "
                                    "Ignored unknown arguments: nonsense")
 
 

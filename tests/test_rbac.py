@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rest_api_plugin import registry
-from tests.airflow_line import trigger
+from tests.airflow_line import AIRFLOW_3, trigger
 from tests.conftest import PASSWORD, auth_headers, identity_of, security_manager
 from tests.helpers import (
     SIMPLE_DAG,
@@ -46,6 +46,7 @@ CALLS: dict[str, dict] = {
     "flower": {"port": "0"},
     "kerberos": {"timeout": "0"},
     "serve_logs": {"timeout": "0"},
+    "dag_processor": {"num_runs": "-5"},
     "jobs": {},
     "stop_job": {"job_id": "no_such_job"},
     "deploy_dag": {},
@@ -56,6 +57,8 @@ CALLS: dict[str, dict] = {
 ALLOWED = {
     "test": 404, "run": 404, "backfill": 404, "stop_job": 404, "delete_dag": 404,
     "scheduler": 400, "worker": 400, "flower": 400, "kerberos": 400, "serve_logs": 400, "deploy_dag": 400,
+    "dag_processor": 400,
+    **({"run": 501} if AIRFLOW_3 else {}),  # no `tasks run` on Airflow 3
 }
 
 CALLERS = ["token", "wrong_token", "admin", "op", "user", "viewer", "noperm", "anonymous"]

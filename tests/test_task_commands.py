@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.airflow_line import trigger
+from tests.airflow_line import AIRFLOW_3, airflow2_only, airflow3_only, trigger
 from tests.helpers import FAILING_DAG, dag_source, forget_dag, write_dag_file
 
 DATE = "2024-03-01T00:00:00+00:00"
@@ -63,13 +63,21 @@ def dag_runs(dag_id: str) -> list:
 
 def streams(call, body: dict) -> tuple[str, str]:
     """The job's stdout and stderr as api=jobs shows them, after checking Airflow's start-up noise really was
-    on stderr (so an empty stderr means the filter removed it, not that nothing was written)."""
+    written (so an empty stderr means the filter removed it, not that nothing was written): on stderr on
+    Airflow 2; on Airflow 3, where every line goes through structlog to stdout, lines the filter removed."""
     from rest_api_plugin import jobs
 
     job_id = body["data"]["job_id"]
-    assert "RemovedInAirflow3Warning" in jobs.tail(job_id, ".err")
     data = call("jobs", job_id=job_id).get_json()["data"]
+    if AIRFLOW_3:
+        assert len(jobs.tail(job_id, ".out").splitlines()) > len(data["stdout"].splitlines())
+    else:
+        assert "RemovedInAirflow3Warning" in jobs.tail(job_id, ".err")
     return data["stdout"], data["stderr"]
+
+
+# The BashOperator's output line, as each line logs it.
+EXTRACT_LOGGED = "] extract 2024-01-01 " if AIRFLOW_3 else "INFO - extract 2024-01-01"
 
 
 class TestRender:
@@ -155,7 +163,7 @@ class TestTestCommand:
     def test_runs_the_task_and_answers_with_its_log(self, call):
         body = call("test", dag_id="sample_dag", task_id="extract", execution_date="2024-01-01").get_json()
         assert body["status"] == "OK", body
-        assert "INFO - extract 2024-01-01" in body["output"]["stdout"]  # the BashOperator's output
+        assert EXTRACT_LOGGED in body["output"]["stdout"]  # the BashOperator's output
         assert "Filling up the DagBag" not in body["output"]["stdout"]  # loading noise is filtered
         assert body["data"]["state"] == "success" and body["data"]["exit_code"] == 0
         assert body["airflow_cmd"] == "airflow tasks test sample_dag extract 2024-01-01T00:00:00+00:00"
@@ -163,6 +171,7 @@ class TestTestCommand:
         assert stderr == "" and body["output"]["stderr"] == ""  # a success leaves nothing on stderr but noise
         assert body["output"]["stdout"] == stdout + "\n"
 
+    @airflow2_only
     def test_failing_task_is_an_error_with_its_exit_code(self, call):
         write_dag_file("failing_dag.py", dag_source(FAILING_DAG, dag_id="failing_dag"))
         try:
@@ -176,11 +185,77 @@ class TestTestCommand:
         assert stderr.startswith("Traceback") and "RemovedInAirflow3Warning" not in stderr
         assert body["data"]["stderr"] == stderr and "about to fail" in body["data"]["stdout"]
 
+    @airflow3_only
+    def test_failing_task_is_an_error_though_airflow_3_exits_0(self, call):
+        """Airflow 3's `tasks test` exits 0 when the task fails, and logs its traceback on stdout."""
+        write_dag_file("failing_dag.py", dag_source(FAILING_DAG, dag_id="failing_dag"))
+        try:
+            body = call("test", dag_id="failing_dag", task_id="fails", execution_date="2024-01-01").get_json()
+        finally:
+            (__import__("tests.conftest").conftest.DAGS_FOLDER / "failing_dag.py").unlink()
+            forget_dag("failing_dag")
+        assert (body["status"], body["http_response_code"]) == ("ERROR", 409), body
+        assert "exit code 0, but the task ended failed" in body["output"] and "about to fail" in body["output"]
+        assert "Traceback" in body["output"] and "Bash command failed" in body["output"]
+        assert body["data"]["task_state"] == "failed" and body["data"]["exit_code"] == 0
+        assert "about to fail" in body["data"]["stdout"] and "[py.warnings]" not in body["data"]["stdout"]
+
+    @airflow3_only
+    def test_a_test_job_shows_the_tasks_state_on_airflow_3(self, call):
+        """Without waiting: api=jobs shows the task's state (the command's exit code says nothing)."""
+        from tests.helpers import poll
+
+        write_dag_file("failing_dag.py", dag_source(FAILING_DAG, dag_id="failing_dag"))
+        try:
+            started = call("test", dag_id="failing_dag", task_id="fails", execution_date="2024-01-01",
+                           wait="false").get_json()
+            assert started["status"] == "OK", started
+            job_id = started["data"]["job_id"]
+            ended = poll(lambda: (job := call("jobs", job_id=job_id).get_json()["data"])["state"] != "running"
+                         and job, seconds=90)
+        finally:
+            (__import__("tests.conftest").conftest.DAGS_FOLDER / "failing_dag.py").unlink()
+            forget_dag("failing_dag")
+        assert (ended["state"], ended["exit_code"], ended["task_state"]) == ("success", 0, "failed"), ended
+        body = call("test", dag_id="sample_dag", task_id="extract", execution_date="2024-01-01").get_json()
+        assert call("jobs", job_id=body["data"]["job_id"]).get_json()["data"]["task_state"] == "success"
+
+    @airflow2_only
     def test_hostile_task_params_are_data(self, call):
         params = '{"x": "$(touch %s); `touch %s`"}' % (MARKER, MARKER)
         body = call("test", dag_id="sample_dag", task_id="extract", dry_run="", task_params=params).get_json()
         assert body["status"] == "OK", body
         assert "--dry-run" in body["airflow_cmd"] and "--task-params=" in body["airflow_cmd"]
+
+    @airflow3_only
+    def test_hostile_task_params_are_data_on_airflow_3(self, call):
+        """No --dry-run on Airflow 3: the task runs, with the params as its data."""
+        params = '{"x": "$(touch %s); `touch %s`"}' % (MARKER, MARKER)
+        body = call("test", dag_id="sample_dag", task_id="extract", execution_date="2024-01-01",
+                    task_params=params).get_json()
+        assert body["status"] == "OK", body
+        assert "--task-params=" in body["airflow_cmd"] and "--dry-run" not in body["airflow_cmd"]
+
+    @airflow3_only
+    @pytest.mark.parametrize("spelling", ["dry_run", "dryrun"])
+    def test_dry_run_is_refused_on_airflow_3(self, call, spelling):
+        """Airflow 3's `tasks test` has no --dry-run: ignoring it would run the task."""
+        body = call("test", dag_id="sample_dag", task_id="extract", **{spelling: "true"}).get_json()
+        assert (body["status"], body["http_response_code"]) == ("ERROR", 400), body
+        assert "no --dry-run on Airflow 3" in body["output"] and "api=render" in body["output"]
+        assert spelling in body["data"]["errors"]
+        # false changes nothing: the call passes the arguments' check (and stops at the unknown DAG)
+        assert call("test", dag_id="no_such_dag", task_id="extract", **{spelling: "false"}).get_json()[
+            "http_response_code"] == 404
+
+    @airflow3_only
+    def test_subdir_is_ignored_on_airflow_3(self, call):
+        from tests.conftest import DAGS_FOLDER
+
+        body = call("test", dag_id="sample_dag", task_id="extract", execution_date="2024-01-01",
+                    subdir=str(DAGS_FOLDER)).get_json()
+        assert body["status"] == "OK", body
+        assert "subdir" in body["warning"] and "--subdir" not in body["airflow_cmd"]
 
     @pytest.mark.parametrize("value", HOSTILE)
     @pytest.mark.parametrize("field", ["dag_id", "task_id", "run_id"])
@@ -199,6 +274,7 @@ class TestTestCommand:
         assert body["http_response_code"] == 400 and "subdir" in body["data"]["errors"]
 
 
+@airflow2_only
 class TestRunCommand:
     def test_local_run_records_success(self, call, sample_run):
         body = call("run", dag_id="sample_dag", task_id="extract", execution_date=DATE, local="on",
@@ -230,7 +306,34 @@ class TestRunCommand:
         assert call("run", **args).get_json()["http_response_code"] == status
 
 
+@airflow3_only
+class TestRunCommandOnAirflow3:
+    """Airflow 3 has no `airflow tasks run`: run answers 501, saying what to use instead."""
+
+    @pytest.mark.parametrize("args", [
+        {"dag_id": "sample_dag", "task_id": "extract", "execution_date": DATE, "local": "on"},
+        {"dag_id": "no_such_dag", "task_id": "extract", "execution_date": DATE},
+    ])
+    def test_is_501_with_what_to_use_instead(self, call, args):
+        from rest_api_plugin import jobs
+
+        before = set(jobs.folder().glob("*.json"))
+        body = call("run", **args).get_json()
+        assert (body["status"], body["http_response_code"]) == ("ERROR", 501), body
+        for said in ("no `airflow tasks run`", "api=trigger_dag", "api=clear", "api=test"):
+            assert said in body["output"]
+        assert set(jobs.folder().glob("*.json")) == before  # nothing was started
+
+    @pytest.mark.parametrize("args", [
+        {"dag_id": "sample_dag", "task_id": "extract"},  # no date
+        {"dag_id": "sample_dag", "task_id": "extract", "execution_date": DATE, "pool": "a b; ls"},
+    ])
+    def test_invalid_arguments_are_still_400(self, call, args):
+        assert call("run", **args).get_json()["http_response_code"] == 400
+
+
 class TestBackfill:
+    @airflow2_only
     def test_creates_the_runs_of_the_date_range(self, call):
         body = call("backfill", dag_id="other_dag", start_date="2024-01-01", end_date="2024-01-02",
                     donot_pickle="", include_adhoc="", wait="true", timeout="100").get_json()
@@ -243,6 +346,37 @@ class TestBackfill:
         assert [(kind, date[:10], state) for kind, date, state in runs] == [
             ("backfill", "2024-01-01", "success"), ("backfill", "2024-01-02", "success")]
 
+    @airflow3_only
+    def test_creates_queued_backfill_runs_that_the_scheduler_runs(self, call):
+        body = call("backfill", dag_id="other_dag", start_date="2024-01-01", end_date="2024-01-02",
+                    donot_pickle="", local="on", continue_on_failures="", wait="true", timeout="100").get_json()
+        assert body["status"] == "OK", body
+        for ignored in ("donot_pickle", "local", "continue_on_failures"):
+            assert ignored in body["warning"]
+        assert body["airflow_cmd"] == ("airflow backfill create --dag-id=other_dag --from-date=2024-01-01T00:00:00+00:00"
+                                       " --to-date=2024-01-02T00:00:00+00:00")
+        assert "the scheduler runs them" in body["output"]["stdout"]
+        stdout, stderr = streams(call, body)
+        assert stderr == "" and "Created backfill Dag run." in stdout
+        assert "already registered" not in stdout and "[py.warnings]" not in stdout
+        runs = dag_runs("other_dag")
+        assert [(kind, date[:10], state) for kind, date, state in runs] == [
+            ("backfill", "2024-01-01", "queued"), ("backfill", "2024-01-02", "queued")]
+
+    @airflow3_only
+    def test_one_date_is_both_ends_and_options_map(self, call):
+        body = call("backfill", dag_id="other_dag", end_date="2024-01-03", conf='{"k": "v"}', max_active_runs="2",
+                    reprocess_behavior="failed", run_backwards="", dry_run="", wait="true").get_json()
+        assert body["status"] == "OK", body
+        assert body["airflow_cmd"] == (
+            "airflow backfill create --dag-id=other_dag --from-date=2024-01-03T00:00:00+00:00 "
+            "--to-date=2024-01-03T00:00:00+00:00 '--dag-run-conf={\"k\": \"v\"}' --dry-run --max-active-runs=2 "
+            "--reprocess-behavior=failed --run-backwards")
+        assert "Performing dry run of backfill." in body["output"]["stdout"]
+        assert "the scheduler runs them" not in body["output"]["stdout"]  # a dry run creates nothing
+        assert dag_runs("other_dag") == []
+
+    @airflow2_only
     def test_returns_a_job_at_once_by_default(self, call):
         body = call("backfill", dag_id="sample_dag", start_date="2024-01-01", task_regex="; touch " + MARKER,
                     dry_run="").get_json()
@@ -252,12 +386,41 @@ class TestBackfill:
 
         poll(lambda: call("jobs", job_id=body["data"]["job_id"]).get_json()["data"]["state"] != "running")
 
+    @airflow3_only
+    def test_returns_a_job_at_once_by_default_on_airflow_3(self, call):
+        body = call("backfill", dag_id="other_dag", start_date="2024-01-01", dry_run="").get_json()
+        assert body["status"] == "OK", body
+        assert body["data"]["job_id"].startswith("backfill_") and body["data"]["pid"] > 0
+        from tests.helpers import poll
+
+        done = poll(lambda: (job := call("jobs", job_id=body["data"]["job_id"]).get_json()["data"])["state"]
+                    != "running" and job)
+        assert done["state"] == "success", done
+
+    @airflow3_only
+    @pytest.mark.parametrize("name, value", [
+        ("task_regex", "; touch " + MARKER), ("mark_success", "true"), ("ignore_dependencies", "on"),
+        ("ignore_first_depends_on_past", ""), ("pool", "default_pool"), ("rerun_failed_tasks", ""),
+        ("reset_dagruns", ""), ("disable_retry", "true"),
+    ])
+    def test_airflow_2_options_that_would_change_what_runs_are_refused(self, call, name, value):
+        body = call("backfill", dag_id="other_dag", start_date="2024-01-01", **{name: value}).get_json()
+        assert (body["status"], body["http_response_code"]) == ("ERROR", 400), body
+        assert f"{name} is not supported on Airflow 3" in body["output"] and name in body["data"]["errors"]
+        assert dag_runs("other_dag") == []
+
     @pytest.mark.parametrize("args, status", [
         ({"dag_id": "sample_dag"}, 400),  # neither start_date nor end_date
         ({"dag_id": "no_such_dag", "start_date": "2024-01-01"}, 404),
         ({"dag_id": "--help", "start_date": "2024-01-01"}, 400),
         ({"dag_id": "sample_dag", "start_date": "2024-01-01", "conf": "[1]"}, 400),
         ({"dag_id": "sample_dag", "start_date": "2024-01-01", "subdir": "/etc"}, 400),
+        *([({"dag_id": "other_dag", "start_date": "2024-01-01", "reprocess_behavior": "sometimes"}, 400),
+           ({"dag_id": "other_dag", "start_date": "2024-01-01", "max_active_runs": "0"}, 400),
+           ({"dag_id": "sample_dag", "start_date": "2024-01-01", "wait": "true"}, 409)]  # no schedule: no backfill
+          if AIRFLOW_3 else
+          [({"dag_id": "other_dag", "start_date": "2024-01-01", "max_active_runs": "2"}, 400),  # Airflow 3 only
+           ({"dag_id": "other_dag", "start_date": "2024-01-01", "reprocess_behavior": "failed"}, 400)]),
     ])
     def test_failures(self, call, args, status):
         assert call("backfill", **args).get_json()["http_response_code"] == status

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, post_load
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from rest_api_plugin.schemas.fields import LogicalDate
+from rest_api_plugin.airflow_compat import AIRFLOW_3
+from rest_api_plugin.schemas.fields import Flag, LogicalDate
+
+MAX_WAIT_SECONDS = 3600
 
 LOGICAL_DATE_SPELLINGS = ("execution_date", "exec_date", "logical_date")
 
@@ -79,3 +82,40 @@ class WithAction(ArgumentsSchema):
     def complete(self, data: dict) -> dict:
         """What a subclass derives once the action is known (e.g. ``get=NAME`` names the pool)."""
         return data
+
+
+class IgnoresLegacyArguments(ArgumentsSchema):
+    """Accepts arguments the original plugin had that mean nothing on Airflow 2, and lists them.
+
+    A subclass names its ignored fields in ``IGNORED``; the ones given end up in ``args["ignored"]``.
+    ``IGNORED_ON_AIRFLOW_3`` names those ignored on Airflow 3 only (their help says so: the docs are the same
+    for both lines); ``AIRFLOW_3_ONLY`` those refused (400) on Airflow 2.
+    """
+
+    IGNORED: tuple[str, ...] = ()
+    IGNORED_ON_AIRFLOW_3: tuple[str, ...] = ()
+    AIRFLOW_3_ONLY: tuple[str, ...] = ()
+
+    @validates_schema
+    def no_airflow_3_only_argument_on_airflow_2(self, data, **kwargs):
+        if not AIRFLOW_3:
+            given = [name for name in self.AIRFLOW_3_ONLY if data.get(name) is not None]
+            if given:
+                raise ValidationError({name: [f"{name} exists on Airflow 3 only."] for name in given})
+
+    @post_load
+    def collect_ignored(self, data, **kwargs):
+        ignored = []
+        for name in (*self.IGNORED, *(self.IGNORED_ON_AIRFLOW_3 if AIRFLOW_3 else ())):
+            if name in data:
+                data.pop(name)
+                ignored.append(self.fields[name].data_key or name)
+        data["ignored"] = ignored
+        return data
+
+
+class Waits(ArgumentsSchema):
+    """``wait=true`` waits for the job (at most ``timeout`` seconds, bounded by the CLI timeout)."""
+
+    wait = Flag(load_default=False)
+    timeout = fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_WAIT_SECONDS))

@@ -39,6 +39,8 @@ class ListDagsSchema(ArgumentsSchema):
     subdir = PathText(500)
     report = Flag(load_default=False)
     paused = Flag()
+    limit = BoundedInteger(1)  # unset: every DAG, as old clients expect
+    offset = BoundedInteger(0, load_default=0)
 
 
 class ListTasksSchema(DagSchema):

@@ -162,3 +162,33 @@ class PathText(Text):
         if CONTROL_CHARACTERS.search(text):
             raise ValidationError("A path may not contain control characters.")
         return text
+
+
+class DagFolderPath(PathText):
+    """``subdir``: a file or folder inside the DAGs folder (relative paths are taken from it)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(1000, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from rest_api_plugin.dag_folder import inside_dags_folder
+
+        text = super()._deserialize(value, attr, data, **kwargs)
+        path = inside_dags_folder(text) if text.strip() and len(text) <= 1000 else None
+        if path is None:
+            raise ValidationError("subdir must be a path inside the DAGs folder.")
+        return str(path)
+
+
+class WholeDagsFolder(DagFolderPath):
+    """The scheduler's ``subdir``: only the DAGs folder itself. A scheduler given a part of it deactivates
+    every DAG whose file lies outside that part."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from rest_api_plugin.dag_folder import dags_folder
+
+        path = super()._deserialize(value, attr, data, **kwargs)
+        if path != str(dags_folder()):
+            raise ValidationError("The scheduler's subdir may only be the DAGs folder itself: a scheduler given a "
+                                  "part of it deactivates every DAG outside that part.")
+        return path

@@ -1,67 +1,17 @@
-"""Arguments shared by commands that run as processes, and of the daemon and jobs endpoints."""
+"""Arguments of the daemon and jobs endpoints (what commands run as processes share is in base.py)."""
 
 from __future__ import annotations
 
 import re
 
-from marshmallow import ValidationError, fields, post_load, validate
+from marshmallow import fields, validate
 
-from rest_api_plugin.schemas.base import ArgumentsSchema
-from rest_api_plugin.schemas.fields import BoundedInteger, Flag, Key, PathText, Text
+from rest_api_plugin.schemas.base import ArgumentsSchema, IgnoresLegacyArguments, Waits
+from rest_api_plugin.schemas.fields import BoundedInteger, Flag, Key, PathText, Text, WholeDagsFolder
 
-MAX_WAIT_SECONDS = 3600
 QUEUES = re.compile(r"^[\w.-]+(,[\w.-]+)*$")
 HOSTNAME = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,255}$")
 CELERY_HOSTNAME = re.compile(r"^[\w.@%:-]{1,255}$")  # e.g. worker1@%h
-
-
-class DagFolderPath(PathText):
-    """``subdir``: a file or folder inside the DAGs folder (relative paths are taken from it)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(1000, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        from rest_api_plugin.dag_folder import inside_dags_folder
-
-        text = super()._deserialize(value, attr, data, **kwargs)
-        path = inside_dags_folder(text) if text.strip() and len(text) <= 1000 else None
-        if path is None:
-            raise ValidationError("subdir must be a path inside the DAGs folder.")
-        return str(path)
-
-
-class WholeDagsFolder(DagFolderPath):
-    """The scheduler's ``subdir``: only the DAGs folder itself. A scheduler given a part of it deactivates
-    every DAG whose file lies outside that part."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        from rest_api_plugin.dag_folder import dags_folder
-
-        path = super()._deserialize(value, attr, data, **kwargs)
-        if path != str(dags_folder()):
-            raise ValidationError("The scheduler's subdir may only be the DAGs folder itself: a scheduler given a "
-                                  "part of it deactivates every DAG outside that part.")
-        return path
-
-
-class IgnoresLegacyArguments(ArgumentsSchema):
-    """Accepts arguments the original plugin had that mean nothing on Airflow 2, and lists them.
-
-    A subclass names its ignored fields in ``IGNORED``; the ones given end up in ``args["ignored"]``.
-    """
-
-    IGNORED: tuple[str, ...] = ()
-
-    @post_load
-    def collect_ignored(self, data, **kwargs):
-        ignored = []
-        for name in self.IGNORED:
-            if name in data:
-                data.pop(name)
-                ignored.append(self.fields[name].data_key or name)
-        data["ignored"] = ignored
-        return data
 
 
 class DaemonLegacy(IgnoresLegacyArguments):
@@ -76,14 +26,10 @@ class DaemonLegacy(IgnoresLegacyArguments):
     IGNORED = ("pid", "daemon", "stdout", "stderr", "log_file")
 
 
-class Waits(ArgumentsSchema):
-    """``wait=true`` waits for the job (at most ``timeout`` seconds, bounded by the CLI timeout)."""
-
-    wait = Flag(load_default=False)
-    timeout = fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_WAIT_SECONDS))
-
-
 class SchedulerSchema(DaemonLegacy, Waits):
+    """On Airflow 3 the scheduler parses no DAG file (the dag-processor does: api=dag_processor) and pickles
+    nothing: ``subdir`` and ``do_pickle`` are ignored there."""
+
     dag_id = Key("dag_id")  # the Airflow 1 scheduler's -d; Airflow 2's scheduler has none
     subdir = WholeDagsFolder()
     num_runs = BoundedInteger(-1)
@@ -92,6 +38,22 @@ class SchedulerSchema(DaemonLegacy, Waits):
     skip_serve_logs = Flag()
 
     IGNORED = (*DaemonLegacy.IGNORED, "dag_id", "run_duration")
+    IGNORED_ON_AIRFLOW_3 = ("subdir", "do_pickle")
+
+
+class DagProcessorSchema(DaemonLegacy, Waits):
+    """``airflow dag-processor``: on Airflow 2 the standalone DAG processor (``subdir``: only the DAGs folder
+    itself, as for the scheduler), on Airflow 3 the one that parses every DAG bundle, or one (``bundle_name``)."""
+
+    num_runs = BoundedInteger(-1, metadata={"description": "Parse the DAG files this many times, then exit "
+                                                           "(-1, the default: run until stopped)."})
+    bundle_name = Key("bundle name", metadata={"description": "Airflow 3 only: parse only this DAG bundle "
+                                                               "([dag_processor] dag_bundle_config_list names them)."})
+    subdir = WholeDagsFolder(metadata={"description": "Airflow 2: only the DAGs folder itself, as for the scheduler "
+                                                      "(ignored on Airflow 3, which reads DAG bundles)."})
+
+    IGNORED_ON_AIRFLOW_3 = ("subdir",)
+    AIRFLOW_3_ONLY = ("bundle_name",)
 
 
 class WorkerSchema(DaemonLegacy, Waits):

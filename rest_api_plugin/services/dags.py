@@ -132,34 +132,80 @@ def dag_state(args: dict, ctx: CallContext) -> Result:
 
 
 def list_dags(args: dict, ctx: CallContext) -> Result:
-    from airflow.models import DagModel
+    """Active DAGs the caller may read, in dag_id order: a constant number of queries whatever their number
+    (the rows, their tags, and with paging their count); ``limit``/``offset`` page them."""
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        query = session.query(DagModel).filter(active_dags(DagModel))
-        if args.get("paused") is not None:
-            query = query.filter(DagModel.is_paused.is_(args["paused"]))
-        permitted = ctx.identity.permitted_dag_ids()
-        dags = [serializers.dag_model(dag) for dag in query.order_by(DagModel.dag_id)
-                if permitted is None or dag.dag_id in permitted]
-        data = {"dags": dags, "total_entries": len(dags)}
+        query = listed_dags_query(args, ctx)
+        total = None
+        if args.get("limit") is not None or args.get("offset"):
+            from sqlalchemy import func, select
+
+            total = session.execute(select(func.count()).select_from(query.subquery())).scalar()
+            query = query.offset(args.get("offset") or 0).limit(args.get("limit"))
+        rows = session.execute(query).all()
+        tags = tags_of(session, [row.dag_id for row in rows])
+        dags = [serializers.dag_row(row, tags.get(row.dag_id, [])) for row in rows]
+        data = {"dags": dags, "total_entries": len(dags) if total is None else total}
         lines = ["", LIST_DAGS_RULE, "DAGS", LIST_DAGS_RULE, *(dag["dag_id"] for dag in dags)]
         if args.get("report"):
-            data["import_errors"] = _import_errors(session)
+            data["import_errors"] = import_errors(session, ctx)
             lines += ["", LIST_DAGS_RULE, "IMPORT ERRORS", LIST_DAGS_RULE]
             lines += [f"{err['filename']}: {err['stacktrace']}" for err in data["import_errors"]]
     return Result(output="\n".join(lines), data=data)
 
 
-def _import_errors(session) -> list[dict]:
+def listed_dags_query(args: dict, ctx: CallContext):
+    """One SELECT of the columns list_dags shows: active DAGs, ``paused`` if given, and, for a caller who
+    may not read every DAG, only those the auth manager lets it read (filtered in SQL)."""
+    from airflow.models import DagModel
+    from sqlalchemy import select
+
+    from rest_api_plugin import security
+
+    query = select(*(getattr(DagModel, name) for name in serializers.DAG_COLUMNS)).where(active_dags(DagModel))
+    if args.get("paused") is not None:
+        query = query.where(DagModel.is_paused.is_(args["paused"]))
+    if not security.may_access_dag(ctx.identity, "GET"):
+        query = query.where(DagModel.dag_id.in_(sorted(ctx.identity.permitted_dag_ids() or ())))
+    return query.order_by(DagModel.dag_id)
+
+
+def tags_of(session, dag_ids: list[str]) -> dict[str, list[str]]:
+    """Each DAG's tag names, sorted: one query."""
+    from airflow.models.dag import DagTag
+
+    tags: dict[str, list[str]] = {}
+    if dag_ids:
+        query = session.query(DagTag.dag_id, DagTag.name).filter(DagTag.dag_id.in_(dag_ids))
+        for dag_id, name in query.order_by(DagTag.dag_id, DagTag.name):
+            tags.setdefault(dag_id, []).append(name)
+    return tags
+
+
+def import_errors(session, ctx: CallContext) -> list[dict]:
+    """The DAG files' import errors; for a caller who may not read every DAG, only those of files holding a
+    DAG it may read, as the stable API filters them (a stack trace shows the file's code)."""
+    from airflow.models import DagModel
+    from sqlalchemy import select
+
+    from rest_api_plugin import security
+
     try:
         from airflow.models.errors import ParseImportError as ImportErrorModel
     except ImportError:  # Airflow < 2.10
         from airflow.models.errors import ImportError as ImportErrorModel
 
+    query = session.query(ImportErrorModel)
+    if not security.may_access_dag(ctx.identity, "GET"):
+        # Airflow 3 names a file relative to its bundle, in both tables
+        fileloc = DagModel.relative_fileloc if AIRFLOW_3 else DagModel.fileloc
+        readable = select(fileloc).where(DagModel.dag_id.in_(sorted(ctx.identity.permitted_dag_ids() or ())))
+        query = query.filter(ImportErrorModel.filename.in_(readable))
     return [
         {"filename": err.filename, "timestamp": serializers.iso(err.timestamp), "stacktrace": err.stacktrace}
-        for err in session.query(ImportErrorModel).order_by(ImportErrorModel.filename)
+        for err in query.order_by(ImportErrorModel.filename)
     ]
 
 

@@ -1,11 +1,13 @@
-"""Long-running Airflow processes as background jobs: scheduler, celery worker and flower, kerberos, the log
-server; and the jobs and stop_job endpoints, which show and stop only the caller's jobs (see ``jobs.py``)."""
+"""Long-running Airflow processes as background jobs: scheduler, DAG processor, celery worker and flower,
+kerberos, the log server; and the jobs and stop_job endpoints, which show and stop only the caller's jobs (see
+``jobs.py``)."""
 
 from __future__ import annotations
 
 import importlib.util
 
 from rest_api_plugin import cli, jobs
+from rest_api_plugin.airflow_compat import AIRFLOW_3
 from rest_api_plugin.cli import option, positional
 from rest_api_plugin.errors import Conflict, Forbidden
 from rest_api_plugin.jobs import run_job
@@ -21,9 +23,18 @@ def scheduler_command(args: dict) -> list[str]:
     return [
         "scheduler",
         *option("--num-runs", args.get("num_runs")),
-        *option("--do-pickle", args.get("do_pickle")),
+        *option("--do-pickle", args.get("do_pickle")),  # ignored on Airflow 3 (the schema)
         *option("--skip-serve-logs", args.get("skip_serve_logs")),
-        *option("--subdir", args.get("subdir")),
+        *option("--subdir", args.get("subdir")),  # ignored on Airflow 3 (the schema)
+    ]
+
+
+def dag_processor_command(args: dict) -> list[str]:
+    return [
+        "dag-processor",
+        *option("--num-runs", args.get("num_runs")),
+        *option("--bundle-name", args.get("bundle_name")),  # Airflow 3
+        *option("--subdir", args.get("subdir")),  # Airflow 2
     ]
 
 
@@ -55,6 +66,23 @@ def kerberos_command(args: dict) -> list[str]:
 
 def scheduler(args: dict, ctx: CallContext) -> Result:
     return run_job("scheduler", scheduler_command(args), args, ctx)
+
+
+STANDALONE_DAG_PROCESSOR_OFF = (
+    "airflow dag-processor needs [scheduler] standalone_dag_processor = True on Airflow 2; with it off, the "
+    "scheduler parses the DAG files itself and a second DAG processor would parse them again.")
+STANDALONE_DAG_PROCESSOR_SQLITE = "Airflow 2's standalone DAG processor does not support SQLite as metadata database."
+
+
+def dag_processor(args: dict, ctx: CallContext) -> Result:
+    if not AIRFLOW_3:
+        from airflow.configuration import conf
+
+        if not conf.getboolean("scheduler", "standalone_dag_processor", fallback=False):
+            raise Conflict(STANDALONE_DAG_PROCESSOR_OFF)
+        if conf.get("database", "sql_alchemy_conn").startswith("sqlite"):
+            raise Conflict(STANDALONE_DAG_PROCESSOR_SQLITE)
+    return run_job("dag_processor", dag_processor_command(args), args, ctx)
 
 
 def _require_celery() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from rest_api_plugin.airflow_compat import dag_is_active, run_logical_date
+from rest_api_plugin.airflow_compat import AIRFLOW_3, dag_is_active, run_logical_date
 
 
 def iso(value: datetime | None) -> str | None:
@@ -33,18 +33,24 @@ def dag_run(run) -> dict[str, Any]:
     }
 
 
-def dag_model(dag) -> dict[str, Any]:
+# The DagModel columns list_dags reads (one row each, no ORM object); the active flag is the line's own.
+DAG_COLUMNS = ("dag_id", "is_paused", "is_stale" if AIRFLOW_3 else "is_active", "fileloc", "owners", "description",
+               "timetable_description", "next_dagrun", "last_parsed_time")
+
+
+def dag_row(row, tags: list[str]) -> dict[str, Any]:
+    """A DAG as list_dags shows it, from a row of ``DAG_COLUMNS`` and its tag names."""
     return {
-        "dag_id": dag.dag_id,
-        "is_paused": bool(dag.is_paused),
-        "is_active": dag_is_active(dag),
-        "fileloc": dag.fileloc,
-        "owners": [owner.strip() for owner in (dag.owners or "").split(",") if owner.strip()],
-        "description": dag.description,
-        "timetable_description": dag.timetable_description,
-        "tags": sorted(tag.name for tag in dag.tags),
-        "next_dagrun": iso(dag.next_dagrun),
-        "last_parsed_time": iso(dag.last_parsed_time),
+        "dag_id": row.dag_id,
+        "is_paused": bool(row.is_paused),
+        "is_active": dag_is_active(row),
+        "fileloc": row.fileloc,
+        "owners": [owner.strip() for owner in (row.owners or "").split(",") if owner.strip()],
+        "description": row.description,
+        "timetable_description": row.timetable_description,
+        "tags": sorted(tags),
+        "next_dagrun": iso(row.next_dagrun),
+        "last_parsed_time": iso(row.last_parsed_time),
     }
 
 

@@ -1,12 +1,20 @@
 """test, run and backfill: ``airflow tasks test|run`` and ``airflow dags backfill`` as background jobs, waited for
 when the caller asks (test and run by default). The argv builders here are what runs, and what airflow_cmd
-shows."""
+shows.
+
+On Airflow 3: ``tasks test`` has no --dry-run (refused by the schema) and no --subdir (ignored); ``tasks run``
+is gone, so ``run`` answers 501; ``dags backfill`` is ``backfill create``, which makes the backfill's runs,
+queued, and leaves running them to the scheduler.
+"""
 
 from __future__ import annotations
 
 import json
 
-from rest_api_plugin.cli import map_index_option, option, positional
+from rest_api_plugin import jobs
+from rest_api_plugin.airflow_compat import AIRFLOW_3
+from rest_api_plugin.cli import TASK_FAILED_STATES, map_index_option, option, positional, task_state_in_log
+from rest_api_plugin.errors import Conflict, NotImplementedOnThisAirflow
 from rest_api_plugin.jobs import run_job
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services.dags import get_dag_model, get_serialized_dag, get_task
@@ -25,10 +33,10 @@ def test_argv(args: dict) -> list[str]:
     params = json.dumps(args["task_params"]) if args.get("task_params") else None
     return [
         "tasks", "test",
-        *option("--dry-run", args.get("dry_run")),
+        *([] if AIRFLOW_3 else option("--dry-run", args.get("dry_run"))),  # refused on Airflow 3 (the schema)
         *option("--task-params", params),
         *map_index_option(args),
-        *option("--subdir", args.get("subdir")),
+        *([] if AIRFLOW_3 else option("--subdir", args.get("subdir"))),  # ignored on Airflow 3 (the schema)
         positional(args["dag_id"]), positional(args["task_id"]), *_run_argument(args),
     ]
 
@@ -51,6 +59,8 @@ def run_argv(args: dict) -> list[str]:
 
 def backfill_argv(args: dict) -> list[str]:
     conf = json.dumps(args["conf"]) if args.get("conf") else None
+    if AIRFLOW_3:
+        return backfill_create_argv(args, conf)
     return [
         "dags", "backfill", "--yes",
         *option("--start-date", args.get("start_date")),
@@ -73,6 +83,24 @@ def backfill_argv(args: dict) -> list[str]:
     ]
 
 
+def backfill_create_argv(args: dict, conf: str | None) -> list[str]:
+    """Airflow 3's ``backfill create``: both ends of the range are required, one date given is both (as
+    ``dags backfill`` took it). The Airflow 2 options it has no equivalent of are refused or ignored by the
+    schema before this runs."""
+    start, end = args.get("start_date") or args.get("end_date"), args.get("end_date") or args.get("start_date")
+    return [
+        "backfill", "create",
+        *option("--dag-id", positional(args["dag_id"])),
+        *option("--from-date", start),
+        *option("--to-date", end),
+        *option("--dag-run-conf", conf),
+        *option("--dry-run", args.get("dry_run")),
+        *option("--max-active-runs", args.get("max_active_runs")),
+        *option("--reprocess-behavior", args.get("reprocess_behavior")),
+        *option("--run-backwards", args.get("run_backwards")),
+    ]
+
+
 # --- endpoints ---
 
 def _require_task(args: dict) -> None:
@@ -84,11 +112,32 @@ def _require_task(args: dict) -> None:
 
 
 def test(args: dict, ctx: CallContext) -> Result:
+    """Airflow 3's ``tasks test`` exits 0 whatever becomes of the task: a task that failed is a 409 all the same
+    (its state read from the command's log, ``cli.task_state_in_log``)."""
     _require_task(args)
-    return run_job("test", test_argv(args), args, ctx, dag_id=args["dag_id"])
+    result = run_job("test", test_argv(args), args, ctx, dag_id=args["dag_id"])
+    job = result.data
+    if AIRFLOW_3 and result.http_status == 200 and args.get("wait") and job.get("state") == "success":
+        state = task_state_in_log(jobs.tail(job["job_id"], ".out"))
+        if state in TASK_FAILED_STATES:
+            stdout, stderr = jobs.output_of(job["job_id"], jobs.LINES_IN_ANSWER)
+            stderr_section = f"\n--- stderr ---\n{stderr}" if stderr else ""
+            raise Conflict(f"{job['command']} ended with exit code 0, but the task ended {state}\n{stdout}"
+                           f"{stderr_section}", data={**job, "task_state": state, "stdout": stdout, "stderr": stderr})
+    return result
+
+
+RUN_ON_AIRFLOW_3 = ("api=run is not available on Airflow 3: it has no `airflow tasks run` (the scheduler and its "
+                    "executor run task instances). To run tasks, trigger a DAG run (api=trigger_dag), or clear "
+                    "task instances so that the scheduler runs them again (api=clear); to try a task without "
+                    "the scheduler, use api=test.")
+BACKFILL_RUNS_ON_AIRFLOW_3 = ("On Airflow 3 `backfill create` only creates the backfill's runs, queued: the "
+                              "scheduler runs them (follow them with api=dag_state).")
 
 
 def run(args: dict, ctx: CallContext) -> Result:
+    if AIRFLOW_3:
+        raise NotImplementedOnThisAirflow(RUN_ON_AIRFLOW_3)
     _require_task(args)
     return run_job("run", run_argv(args), args, ctx, dag_id=args["dag_id"])
 
@@ -98,4 +147,7 @@ def backfill(args: dict, ctx: CallContext) -> Result:
 
     with create_session() as session:
         get_dag_model(args["dag_id"], session)
-    return run_job("backfill", backfill_argv(args), args, ctx, dag_id=args["dag_id"])
+    result = run_job("backfill", backfill_argv(args), args, ctx, dag_id=args["dag_id"])
+    if AIRFLOW_3 and not args.get("dry_run"):
+        result.output = "\n".join(part for part in (result.output, BACKFILL_RUNS_ON_AIRFLOW_3) if part)
+    return result

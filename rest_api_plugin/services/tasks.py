@@ -139,8 +139,9 @@ def _rendered_in_process(args: dict) -> tuple[dict, str]:
         # masked as Airflow's Rendered Template view masks them: secrets read while rendering (a sensitive
         # variable, a connection's password) and fields with sensitive names
         rendered = {attr: _jsonable(redact(getattr(ti.task, attr, None), attr)) for attr in ti.task.template_fields}
+        run_id = ti.run_id
         session.rollback()  # rendering must leave no trace in the database
-    return rendered, ti.run_id
+    return rendered, run_id
 
 
 def _jsonable(value):

@@ -61,6 +61,9 @@ def webserver_env() -> dict:
             "AIRFLOW__WEBSERVER__WEB_SERVER_WORKER_TIMEOUT": "180",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "10",  # a DAG file that hangs is stopped in seconds
+            # a log server the tests start (serve_logs, a scheduler) binds a port of its own, not 8793: two
+            # Airflow lines run their suites side by side (scripts/run-tests)
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.airflow_line import trigger
+from tests.airflow_line import airflow2_only, airflow3_only, trigger
 from tests.conftest import DAGS_FOLDER
 from tests.helpers import SIMPLE_DAG, dag_model, dag_source, forget_dag, hanging_source, poll
 
@@ -74,9 +74,20 @@ def test_test_waits_and_answers_with_the_task_log(webserver):
     assert body["data"]["exit_code"] == 0
 
 
+@airflow2_only
 def test_run_records_the_task_state(webserver, sample_run):
     ok(webserver.get("run", dag_id="sample_dag", task_id="extract", execution_date=DATE, local="true"))
     assert ti_states("e2e_cmd_run")["extract"] == "success"
+
+
+@airflow3_only
+def test_run_is_501_on_airflow_3_and_changes_nothing(webserver, sample_run):
+    before = ti_states("e2e_cmd_run")
+    answer = webserver.get("run", dag_id="sample_dag", task_id="extract", execution_date=DATE, local="true")
+    body = answer.json()
+    assert (answer.status_code, body["status"], body["http_response_code"]) == (501, "ERROR", 501), body
+    assert "no `airflow tasks run`" in body["output"] and "api=trigger_dag" in body["output"]
+    assert ti_states("e2e_cmd_run") == before
 
 
 def test_clear_resets_the_task_instances(webserver, sample_run):
@@ -90,6 +101,7 @@ def test_clear_resets_the_task_instances(webserver, sample_run):
     assert ti_states("e2e_cmd_run") == {"extract": None, "load": "failed"}
 
 
+@airflow2_only
 def test_backfill_is_a_job_that_creates_its_runs(webserver):
     from airflow.models import DagRun
     from airflow.utils.session import create_session
@@ -105,6 +117,32 @@ def test_backfill_is_a_job_that_creates_its_runs(webserver):
             ("2024-01-01", "success"), ("2024-01-02", "success")]
     listed = ok(webserver.get("jobs"))["data"]["jobs"]
     assert job["job_id"] in [j["job_id"] for j in listed]
+
+
+@airflow3_only
+def test_backfill_is_a_job_that_queues_its_runs_for_the_scheduler(webserver):
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    body = ok(webserver.get("backfill", dag_id="other_dag", start_date="2024-01-01", end_date="2024-01-02"))
+    job = body["data"]
+    assert job["state"] == "running" and job["pid"] > 0
+    assert body["airflow_cmd"].startswith("airflow backfill create --dag-id=other_dag")
+    assert "the scheduler runs them" in body["output"]["stdout"]
+    assert finished_job(webserver, job["job_id"])["state"] == "success"
+    with create_session() as session:
+        runs = session.query(DagRun).filter_by(dag_id="other_dag").order_by(DagRun.logical_date).all()
+        assert [(run.run_type, run.logical_date.date().isoformat(), run.state) for run in runs] == [
+            ("backfill", "2024-01-01", "queued"), ("backfill", "2024-01-02", "queued")]
+    listed = ok(webserver.get("jobs"))["data"]["jobs"]
+    assert job["job_id"] in [j["job_id"] for j in listed]
+
+
+@airflow3_only
+def test_dag_processor_job_parses_once_and_exits(webserver):
+    body = ok(webserver.get("dag_processor", num_runs="1"))
+    ended = finished_job(webserver, body["data"]["job_id"])
+    assert ended["state"] == "success", ok(webserver.get("jobs", job_id=ended["job_id"], lines="60"))["output"]
 
 
 def test_scheduler_job_runs_once_and_exits(webserver):
