@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rest_api_plugin import config
-from rest_api_plugin.errors import Misconfigured
+from rest_api_plugin.airflow_compat import AIRFLOW_3, active_dags
+from rest_api_plugin.errors import Conflict, Misconfigured
 
 # A NUL byte makes the operating system's path functions fail; the other control characters have no place in
 # a file name either.
@@ -68,8 +69,57 @@ def active_dag_ids_in_file(session, path: str | os.PathLike) -> set[str]:
     from airflow.models import DagModel
 
     real = os.path.realpath(path)
-    rows = session.query(DagModel.dag_id, DagModel.fileloc).filter(DagModel.is_active.is_(True))
+    rows = session.query(DagModel.dag_id, DagModel.fileloc).filter(active_dags(DagModel))
     return {dag_id for dag_id, fileloc in rows if fileloc and os.path.realpath(fileloc) == real}
+
+
+LOCAL_BUNDLE_CLASS = "airflow.dag_processing.bundles.local.LocalDagBundle"
+
+
+def dags_folder_bundle() -> str | None:
+    """Airflow 3: the name of the DAG bundle that is the DAGs folder, the only one this plugin writes to: the
+    LocalDagBundle of [dag_processor] dag_bundle_config_list whose path is [core] dags_folder (Airflow's
+    default, "dags-folder", has no path: it is the DAGs folder). Conflict (409) naming why when no bundle, or
+    more than one, is the DAGs folder: DAG files of another bundle (a git clone...) are not the plugin's to
+    write, and a file in a folder no bundle parses would never be stored. Airflow 2 has no bundles: None."""
+    if not AIRFLOW_3:
+        return None
+    import importlib
+
+    from airflow.configuration import conf
+
+    refused = "DAG files can only be written to the local DAG bundle of the DAGs folder; nothing was changed"
+    try:
+        entries = conf.getjson("dag_processor", "dag_bundle_config_list") or []
+        if not isinstance(entries, list):
+            raise ValueError("not a list")
+        bundles = [(entry["name"], entry["classpath"], entry.get("kwargs") or {}) for entry in entries]
+        from airflow.dag_processing.bundles.local import LocalDagBundle
+    except Exception as err:
+        raise Conflict(f"The DAG bundles ([dag_processor] dag_bundle_config_list) cannot be read "
+                       f"({type(err).__name__}): {refused}")
+    folder = dags_folder()
+    found, others = [], []
+    for name, classpath, kwargs in bundles:
+        try:
+            module, _, attribute = classpath.rpartition(".")
+            local = classpath == LOCAL_BUNDLE_CLASS or issubclass(
+                getattr(importlib.import_module(module), attribute), LocalDagBundle)
+        except Exception:
+            local = False
+        path = kwargs.get("path") if isinstance(kwargs, dict) else None
+        if local and Path(os.path.expanduser(path or configured_dags_folder())).resolve() == folder:
+            found.append(name)
+        else:
+            others.append(f"{name} ({classpath.rsplit('.', 1)[-1]}{', another folder' if local else ''})")
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise Conflict(f"Several DAG bundles are the DAGs folder ([core] dags_folder): {', '.join(sorted(found))}. "
+                       f"Which one a file belongs to is ambiguous: {refused}")
+    configured = ", ".join(others) or "none"
+    raise Conflict(f"No DAG bundle is the DAGs folder: [dag_processor] dag_bundle_config_list has no "
+                   f"LocalDagBundle whose path is [core] dags_folder (configured: {configured}). {refused}")
 
 
 def backup_folder() -> Path:

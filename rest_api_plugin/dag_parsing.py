@@ -19,7 +19,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 
-from rest_api_plugin import cli
+from rest_api_plugin import cli, dag_folder
 from rest_api_plugin.errors import ApiError, Conflict, Misconfigured
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ PROGRAM = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-m
 # Airflow 3: a server process, whose task SDK reads variables and connections from the metadata database.
 CHILD_SETTINGS = {"AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0", "_AIRFLOW_PROCESS_CONTEXT": "server"}
 LOG_TAIL_LINES = 40
+WRITES_DAG_FILES = ("check", "publish", "publish_folder")  # the phases of the DAG-file endpoints
 
 
 class ParseStopped(Exception):
@@ -134,7 +135,11 @@ def parse_deadline() -> Deadline:
 
 
 def run(phase: str, request: dict, deadline: Deadline) -> dict:
-    """The child's report for ``phase``; ParseStopped when it gives none before the deadline."""
+    """The child's report for ``phase``; ParseStopped when it gives none before the deadline. On Airflow 3
+    the DAG-file phases' request names the DAG bundle of the DAGs folder (a 409 when there is none, before
+    anything runs)."""
+    if phase in WRITES_DAG_FILES:
+        request = {**request, "bundle": dag_folder.dags_folder_bundle()}
     env = cli.child_environment_without_secrets(CHILD_SETTINGS)
     with tempfile.TemporaryFile() as stderr:
         child = subprocess.Popen([*PROGRAM, phase], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,

@@ -22,6 +22,11 @@ Phases:
     Airflow 3: one task's template fields rendered (``template_rendering.py``). Writes nothing.
 
 Reports name files by their path relative to the DAGs folder.
+
+On Airflow 3 the DAGs folder is a DAG bundle (``bundle`` in every request, from ``dag_folder.dags_folder_bundle``):
+files are parsed with it as the dag-processor parses them (relative ``fileloc``, import errors keyed by bundle and
+relative path) and stored with ``sync_bag_to_db``, as ``airflow dags reserialize`` stores them. The Airflow 2 path
+is ``DagBag.sync_to_db`` and ``DagFileProcessor.update_import_errors``.
 """
 
 from __future__ import annotations
@@ -52,23 +57,66 @@ def fresh_bytecode(paths):
             forget_bytecode(path)
 
 
-def parse(paths, safe_mode: bool = False):
+def parse(paths, safe_mode: bool = False, bundle: str | None = None):
     """A DagBag of ``paths``, each parsed as the DAG processor parses a file (with its import timeout).
 
     A file that ends the process at import (``sys.exit``) gets an import error rather than ending the child.
     """
-    from airflow.models import DagBag
-
-    from rest_api_plugin import dag_folder
-
-    bag = DagBag(dag_folder.configured_dags_folder(), include_examples=False, collect_dags=False)
+    bag = new_bag(bundle)
+    parse_as_python(paths)
     with fresh_bytecode(paths):
         for path in paths:
             try:
                 bag.process_file(path, only_if_updated=False, safe_mode=safe_mode)
             except SystemExit as stop:
-                bag.import_errors[path] = f"The file ended the process that parsed it: SystemExit({stop.code!r})"
+                ended = f"The file ended the process that parsed it: SystemExit({stop.code!r})"
+                bag.import_errors[relative_in_bundle(bag, path)] = ended
     return bag
+
+
+def parse_as_python(paths) -> None:
+    """Airflow 3.3 picks a file's importer by its extension and skips a file it has none for: an upload waits
+    under a name that is not *.py (so the dag-processor never picks it up), and is parsed as the Python file
+    it is going to be, as Airflow 2 parses it. Only in this short-lived process."""
+    from pathlib import Path
+
+    try:
+        from airflow.dag_processing.importers import get_importer_registry
+        from airflow.dag_processing.importers.python_importer import PythonDagImporter
+    except ImportError:  # Airflow 2 and 3.1: DagBag parses any file it is given
+        return
+    registry = get_importer_registry()
+    for suffix in {Path(path).suffix for path in paths if registry.get_importer(path) is None}:
+        importer = type("UploadImporter", (PythonDagImporter,), {
+            "supported_extensions": classmethod(lambda cls, suffix=suffix: [suffix])})
+        registry.register(importer())
+
+
+def new_bag(bundle: str | None):
+    """An empty DagBag of the DAGs folder; on Airflow 3, of its bundle ``bundle``."""
+    from pathlib import Path
+
+    from rest_api_plugin import dag_folder
+    from rest_api_plugin.airflow_compat import AIRFLOW_3
+
+    folder = dag_folder.configured_dags_folder()
+    if not AIRFLOW_3:
+        from airflow.models import DagBag
+
+        return DagBag(folder, include_examples=False, collect_dags=False)
+    if not bundle:
+        raise ValueError("Airflow 3 parses DAG files by bundle: the request names none")
+    try:  # Airflow 3.3: what the dag-processor uses; the bundle's folder on sys.path, as there
+        from airflow.dag_processing.dagbag import BundleDagBag
+
+        return BundleDagBag(folder, bundle_path=Path(folder), bundle_name=bundle, collect_dags=False)
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag
+
+        try:
+            return DagBag(folder, bundle_path=Path(folder), bundle_name=bundle, collect_dags=False)
+        except TypeError:  # no bundle_name
+            return DagBag(folder, bundle_path=Path(folder), include_examples=False, collect_dags=False)
 
 
 def named_errors(errors: dict[str, str], upload: str | None = None, shown_as: str | None = None) -> dict[str, str]:
@@ -80,22 +128,28 @@ def named_errors(errors: dict[str, str], upload: str | None = None, shown_as: st
 
     named = {}
     for path, text in sorted(errors.items()):
+        # Airflow 3 keys import errors by their path in the bundle (the DAGs folder), Airflow 2 by the full path
+        full = path if os.path.isabs(path) else dag_folder.in_dags_folder(path)
         if upload:
             text = text.replace(upload, shown_as).replace(Path(upload).name, shown_as)
             text = text.replace(Path(upload).stem, Path(shown_as).stem)
-        name = shown_as if upload and path == upload else dag_folder.relative_name(path)
+        is_upload = upload and os.path.realpath(full) == os.path.realpath(upload)
+        name = shown_as if is_upload else dag_folder.relative_name(full)
         named[name] = dag_folder.without_dags_folder(text)
     return named
 
 
 def serialization_errors(bag) -> dict[str, str]:
-    """What Airflow would record when storing the bag's DAGs, found without storing them."""
-    from airflow.serialization.serialized_objects import SerializedDAG
+    """What Airflow would record when storing the bag's DAGs, found without storing them (by ``fileloc``)."""
+    try:  # Airflow 3.3: what the dag-processor serializes with
+        from airflow.serialization.serialized_objects import DagSerialization as Serializer
+    except ImportError:
+        from airflow.serialization.serialized_objects import SerializedDAG as Serializer
 
     errors = {}
     for dag_id, dag in sorted(bag.dags.items()):
         try:
-            SerializedDAG.to_dict(dag)
+            Serializer.to_dict(dag)
         except Exception as err:
             errors[dag.fileloc] = f"DAG {dag_id} cannot be serialized: {type(err).__name__}: {err}"
     return errors
@@ -108,29 +162,29 @@ def check(request: dict) -> dict:
     ``previous``: also parse the file at ``target`` (the one it would replace); ``scan_folder``: also find
     which other files define its DAG ids."""
     upload, shown_as, target = request["file"], request["shown_as"], request.get("target")
-    bag = parse([upload])
+    bundle = request.get("bundle")
+    bag = parse([upload], bundle=bundle)
     errors = named_errors(bag.import_errors or serialization_errors(bag), upload, shown_as)
     report = {"dag_ids": sorted(bag.dag_ids), "import_errors": errors, "previous_dag_ids": None,
               "defined_elsewhere": {}}
     if request.get("previous") and target:
-        report["previous_dag_ids"] = sorted(parse([target]).dag_ids)
+        report["previous_dag_ids"] = sorted(parse([target], bundle=bundle).dag_ids)
     if request.get("scan_folder") and bag.dag_ids and not errors:
         skip = {os.path.realpath(path) for path in (upload, target) if path}
-        report["defined_elsewhere"] = defined_elsewhere(set(bag.dag_ids), skip)
+        report["defined_elsewhere"] = defined_elsewhere(set(bag.dag_ids), skip, bundle)
     return report
 
 
-def defined_elsewhere(dag_ids: set[str], skip: set[str]) -> dict[str, str]:
+def defined_elsewhere(dag_ids: set[str], skip: set[str], bundle: str | None) -> dict[str, str]:
     """Which other file of the DAGs folder defines one of ``dag_ids``: each file that mentions one of them is
     parsed, all in this one process."""
     from airflow.configuration import conf
-    from airflow.utils.file import list_py_file_paths
 
     from rest_api_plugin import dag_folder
 
     safe_mode = conf.getboolean("core", "dag_discovery_safe_mode", fallback=True)
     found: dict[str, str] = {}
-    for path in list_py_file_paths(dag_folder.configured_dags_folder(), safe_mode=safe_mode, include_examples=False):
+    for path in dag_files(dag_folder.configured_dags_folder(), safe_mode):
         if os.path.realpath(path) in skip or not path.endswith(".py"):
             continue
         try:
@@ -139,9 +193,21 @@ def defined_elsewhere(dag_ids: set[str], skip: set[str]) -> dict[str, str]:
         except OSError:
             continue
         if any(dag_id in text for dag_id in dag_ids):
-            for dag_id in sorted(dag_ids & set(parse([path]).dag_ids)):
+            for dag_id in sorted(dag_ids & set(parse([path], bundle=bundle).dag_ids)):
                 found.setdefault(dag_id, dag_folder.relative_name(path))
     return found
+
+
+def dag_files(folder: str, safe_mode: bool, include_examples: bool = False) -> list[str]:
+    """The files of ``folder`` Airflow would parse (Airflow 3: its bundle's files; examples are a bundle of
+    their own)."""
+    from airflow.utils.file import list_py_file_paths
+
+    from rest_api_plugin.airflow_compat import AIRFLOW_3
+
+    if AIRFLOW_3:
+        return list_py_file_paths(folder, safe_mode=safe_mode)
+    return list_py_file_paths(folder, safe_mode=safe_mode, include_examples=include_examples)
 
 
 # --- publish ---
@@ -154,9 +220,10 @@ def publish(request: dict) -> dict:
     from airflow.utils.session import create_session
 
     from rest_api_plugin import dag_folder
+    from rest_api_plugin.airflow_compat import set_dag_active
 
-    path = request["file"]
-    bag = parse([path])
+    path, bundle = request["file"], request.get("bundle")
+    bag = parse([path], bundle=bundle)
     report = {"dag_ids": sorted(bag.dag_ids), "import_errors": named_errors(bag.import_errors), "unauthorized": [],
               "written": False, "deactivated": [], "paused": {}}
     required = request.get("require_dag_id")
@@ -169,15 +236,15 @@ def publish(request: dict) -> dict:
         report["unauthorized"] = sorted(set(bag.dag_ids).union(gone) - set(request["authorized"]))
         if report["unauthorized"]:
             return report
-        store(bag, session)
+        store(bag, session, bundle)
         for model in session.query(DagModel).filter(DagModel.dag_id.in_(gone)):
-            model.is_active = False
+            set_dag_active(model, False)
         report.update(written=True, deactivated=gone, paused=apply_pause(session, bag, request.get("pause")),
                       import_errors=named_errors(bag.import_errors))  # with serialization errors, if any
     return report
 
 
-def store(bag, session) -> None:
+def store(bag, session, bundle: str | None = None) -> None:
     """As the DAG processor stores a parsed file: serialized DAGs (serialization failures become import
     errors), DagModel rows and per-DAG permissions (``DagBag.sync_to_db``), then the import errors.
 
@@ -185,6 +252,11 @@ def store(bag, session) -> None:
     the webserver starts this process with that interval at 0, so an edit made just after the last parse
     is stored (a DAG whose hash did not change is still skipped).
     """
+    from rest_api_plugin.airflow_compat import AIRFLOW_3
+
+    if AIRFLOW_3:
+        store_in_bundle(bag, session, bundle)
+        return
     from airflow.dag_processing.processor import DagFileProcessor
 
     from rest_api_plugin import dag_folder
@@ -193,6 +265,47 @@ def store(bag, session) -> None:
     bag.sync_to_db(processor_subdir=processor_subdir, session=session)
     DagFileProcessor.update_import_errors(file_last_changed=bag.file_last_changed, import_errors=bag.import_errors,
                                           processor_subdir=processor_subdir, session=session)
+
+
+def store_in_bundle(bag, session, bundle: str) -> None:
+    """Airflow 3: as the dag-processor stores a parsed file (``processor._serialize_dags``, then
+    ``sync_bag_to_db`` as ``airflow dags reserialize``): a DAG that cannot be serialized is left out and
+    its file gets the import error; serialized DAGs, DagModel rows, DAG versions and per-DAG permissions
+    (FAB) are written; the parsed files' import errors recorded or cleared. Airflow marks the DAGs of a file
+    with import errors stale (its ``_update_import_errors``)."""
+    try:
+        from airflow.dag_processing.dagbag import sync_bag_to_db
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import sync_bag_to_db
+
+    ensure_bundle_row(session, bundle)
+    for fileloc, text in serialization_errors(bag).items():
+        for dag_id in [dag_id for dag_id, dag in bag.dags.items() if dag.fileloc == fileloc]:
+            del bag.dags[dag_id]
+        bag.import_errors[relative_in_bundle(bag, fileloc)] = text
+    sync_bag_to_db(bag, bundle, None, session=session)
+
+
+def relative_in_bundle(bag, path: str) -> str:
+    """``path`` relative to the bag's bundle, as Airflow 3 names files in the database (Airflow 2: as is)."""
+    from pathlib import Path
+
+    if not getattr(bag, "bundle_path", None):
+        return path
+    try:
+        return str(Path(path).relative_to(bag.bundle_path))
+    except ValueError:
+        return path
+
+
+def ensure_bundle_row(session, bundle: str) -> None:
+    """The bundle's row (DAGs refer to it), written as the dag-processor writes it if none has run yet."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.models.dagbundle import DagBundleModel
+
+    if session.get(DagBundleModel, bundle) is None:
+        DagBundlesManager().sync_bundles_to_db(session=session)
+        session.flush()
 
 
 def apply_pause(session, bag, pause: bool | None) -> dict[str, bool]:
@@ -212,37 +325,99 @@ def publish_folder(request: dict) -> dict:
     """Parse and store the whole DAGs folder, as refresh_all_dags: DAGs whose files are gone, or whose files
     (parsed without import errors) no longer define them, become inactive."""
     from airflow.configuration import conf
-    from airflow.dag_processing.manager import DagFileProcessorManager
-    from airflow.models import DagModel
-    from airflow.utils.file import list_py_file_paths
     from airflow.utils.session import create_session
 
     from rest_api_plugin import dag_folder
+    from rest_api_plugin.airflow_compat import AIRFLOW_3
 
     folder = dag_folder.configured_dags_folder()
     include_examples = conf.getboolean("core", "load_examples")
     safe_mode = conf.getboolean("core", "dag_discovery_safe_mode", fallback=True)
-    files = list_py_file_paths(folder, safe_mode=safe_mode, include_examples=include_examples)
-    bag = parse(files, safe_mode=safe_mode)
-    alive = {os.path.realpath(path) for path in files} | {os.path.realpath(dag.fileloc) for dag in bag.dags.values()}
-    parsed = alive - {os.path.realpath(path) for path in bag.import_errors}
+    files = dag_files(folder, safe_mode, include_examples)
+    bag = parse(files, safe_mode=safe_mode, bundle=request.get("bundle"))
     with create_session() as session:
-        store(bag, session)
-        # Airflow compares file paths as strings: give it the database's own spelling of the live ones.
-        stored = {fileloc for (fileloc,) in session.query(DagModel.fileloc).filter(DagModel.fileloc.isnot(None))}
-        alive_as_stored = {fileloc for fileloc in stored if os.path.realpath(fileloc) in alive}
-        DagModel.deactivate_deleted_dags(alive_dag_filelocs=alive_as_stored, processor_subdir=folder, session=session)
-        for model in session.query(DagModel).filter(DagModel.is_active.is_(True), DagModel.fileloc.isnot(None)):
-            if model.dag_id not in bag.dags and os.path.realpath(model.fileloc) in parsed:
-                model.is_active = False
-        if files:
-            DagFileProcessorManager.clear_nonexistent_import_errors(file_paths=files, processor_subdir=folder,
-                                                                     session=session)
+        if AIRFLOW_3:
+            store_bundle_folder(bag, session, request["bundle"], files)
+        else:
+            store_folder(bag, session, folder, files)
     by_file: dict[str, list[str]] = {}
     for dag_id, dag in sorted(bag.dags.items()):
         by_file.setdefault(dag_folder.relative_name(dag.fileloc), []).append(dag_id)
     return {"dag_ids": sorted(bag.dag_ids), "dag_ids_by_file": by_file,
             "import_errors": named_errors(bag.import_errors)}
+
+
+def store_folder(bag, session, folder: str, files: list[str]) -> None:
+    """Airflow 2: store the bag, deactivate the DAGs of files that are gone or no longer define them, clear
+    the import errors of files that are gone."""
+    from airflow.dag_processing.manager import DagFileProcessorManager
+    from airflow.models import DagModel
+
+    alive = {os.path.realpath(path) for path in files} | {os.path.realpath(dag.fileloc) for dag in bag.dags.values()}
+    parsed = alive - {os.path.realpath(path) for path in bag.import_errors}
+    store(bag, session)
+    # Airflow compares file paths as strings: give it the database's own spelling of the live ones.
+    stored = {fileloc for (fileloc,) in session.query(DagModel.fileloc).filter(DagModel.fileloc.isnot(None))}
+    alive_as_stored = {fileloc for fileloc in stored if os.path.realpath(fileloc) in alive}
+    DagModel.deactivate_deleted_dags(alive_dag_filelocs=alive_as_stored, processor_subdir=folder, session=session)
+    for model in session.query(DagModel).filter(DagModel.is_active.is_(True), DagModel.fileloc.isnot(None)):
+        if model.dag_id not in bag.dags and os.path.realpath(model.fileloc) in parsed:
+            model.is_active = False
+    if files:
+        DagFileProcessorManager.clear_nonexistent_import_errors(file_paths=files, processor_subdir=folder,
+                                                                 session=session)
+
+
+def store_bundle_folder(bag, session, bundle: str, files: list[str]) -> None:
+    """Airflow 3: store the bag, then as the dag-processor after listing a bundle's files
+    (``DagFileProcessorManager._refresh_dag_bundles``): the bundle's DAGs whose files are gone become stale
+    (``DagModel.deactivate_deleted_dags``, then ``remove_references_to_deleted_dags``) and the import errors of
+    files that are gone are removed (its ``clear_orphaned_import_errors``). A DAG its file, parsed without
+    errors, no longer defines becomes stale at once (the dag-processor waits [dag_processor]
+    stale_dag_threshold for that)."""
+    from airflow.models import DagModel
+    from airflow.models.errors import ParseImportError
+
+    try:
+        from airflow.models.asset import remove_references_to_deleted_dags
+    except ImportError:  # not in every Airflow 3 release
+        def remove_references_to_deleted_dags(session) -> None:
+            pass
+
+    from rest_api_plugin.airflow_compat import active_dags
+
+    store(bag, session, bundle)
+    observed = observed_filelocs(bag, files)
+    parsed = observed - set(bag.import_errors)
+    any_deactivated = DagModel.deactivate_deleted_dags(bundle_name=bundle, rel_filelocs=observed, session=session)
+    for model in session.query(DagModel).filter(active_dags(DagModel), DagModel.bundle_name == bundle):
+        if model.dag_id not in bag.dags and model.relative_fileloc in parsed:
+            model.is_stale = True
+            any_deactivated = True
+    if any_deactivated:
+        remove_references_to_deleted_dags(session=session)
+    for error in session.query(ParseImportError).filter(ParseImportError.bundle_name == bundle):
+        if error.filename not in observed:
+            session.delete(error)
+
+
+def observed_filelocs(bag, files: list[str]) -> set[str]:
+    """The bundle-relative paths of ``files``, and of the DAG files inside those that are zip archives (as
+    the dag-processor's ``_get_observed_filelocs``)."""
+    import zipfile
+
+    observed = set()
+    for path in files:
+        relative = relative_in_bundle(bag, path)
+        if path.endswith(".py") or not zipfile.is_zipfile(path):
+            observed.add(relative)
+            continue
+        try:
+            with zipfile.ZipFile(path) as archive:
+                observed.update(os.path.join(relative, name) for name in archive.namelist() if name.endswith(".py"))
+        except zipfile.BadZipFile:
+            pass
+    return observed
 
 
 def render(request: dict) -> dict:

@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.airflow_line import sync_dag_files
+from tests.airflow_line import AIRFLOW_3, sync_dag_files
 from tests.conftest import DAGS_FOLDER
 
 ORIGINAL_DAGS = ("sample_dag", "other_dag")  # what tests/dags/sample_dags.py defines
@@ -132,7 +132,9 @@ def db_state() -> dict:
     with create_session() as session:
         return {
             "dags": {m.dag_id: (m.fileloc, dag_is_active(m), m.is_paused, m.description) for m in session.query(DagModel)},
-            "serialized": {s.dag_id: s.dag_hash for s in session.query(SerializedDagModel)},
+            # Airflow 3 keeps a serialized DAG per DAG version: the latest one wins
+            "serialized": {s.dag_id: s.dag_hash for s in session.query(SerializedDagModel).order_by(
+                SerializedDagModel.last_updated)},
             "runs": sorted((r.dag_id, r.run_id, r.state) for r in session.query(DagRun)),
             "tis": sorted((t.dag_id, t.run_id, t.task_id, t.state) for t in session.query(TaskInstance)),
         }
@@ -165,9 +167,10 @@ def dag_files_restored():
 
 def restore(files_before, bytecode_before, originals_before, backups_before) -> None:
     """Remove the files and DAGs created since, put changed files and the sample DAGs back."""
-    from airflow.models import DagBag, DagModel, DagRun, TaskInstance
-    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.models import DagModel, DagRun, TaskInstance
     from airflow.utils.session import create_session
+
+    from rest_api_plugin.airflow_compat import active_column_update
 
     for path in sorted(DAGS_FOLDER.rglob("*"), reverse=True):
         relative = str(path.relative_to(DAGS_FOLDER))
@@ -189,15 +192,41 @@ def restore(files_before, bytecode_before, originals_before, backups_before) -> 
         session.query(DagRun).filter(DagRun.dag_id.in_(created)).delete(synchronize_session=False)
     forget_dag(*created)
     if sample_dags_state() != originals_before:
-        bag = DagBag(str(SAMPLE_FILE), include_examples=False)
-        with create_session() as session:
-            for dag in bag.dags.values():  # even if stored less than min_serialized_dag_update_interval ago
-                SerializedDagModel.write_dag(dag, min_update_interval=None, session=session)
-        bag.sync_to_db()
+        store_sample_dags_again()
         with create_session() as session:
             for dag_id, ((_, is_active, is_paused, _), _) in originals_before.items():
                 session.query(DagModel).filter(DagModel.dag_id == dag_id).update(
-                    {DagModel.is_active: is_active, DagModel.is_paused: is_paused}, synchronize_session=False)
+                    {**active_column_update(DagModel, is_active), DagModel.is_paused: is_paused},
+                    synchronize_session=False)
         assert sample_dags_state() == originals_before, "the sample DAGs could not be put back"
     for backup in backups() - backups_before:
         backup.unlink()
+
+
+def store_sample_dags_again() -> None:
+    """sample_dags.py parsed and stored again, its serialized DAGs written even if stored less than
+    [core] min_serialized_dag_update_interval ago."""
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_3:  # sync_bag_to_db reads the interval from the configuration
+        previous = os.environ.get(MIN_UPDATE_INTERVAL)
+        os.environ[MIN_UPDATE_INTERVAL] = "0"
+        try:
+            sync_dag_files(SAMPLE_FILE)
+        finally:
+            if previous is None:
+                del os.environ[MIN_UPDATE_INTERVAL]
+            else:
+                os.environ[MIN_UPDATE_INTERVAL] = previous
+        return
+    from airflow.models import DagBag
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    bag = DagBag(str(SAMPLE_FILE), include_examples=False)
+    with create_session() as session:
+        for dag in bag.dags.values():
+            SerializedDagModel.write_dag(dag, min_update_interval=None, session=session)
+    bag.sync_to_db()
+
+
+MIN_UPDATE_INTERVAL = "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow_line import trigger
+from rest_api_plugin.airflow_compat import dag_is_active
+from tests.airflow_line import AIRFLOW_3, airflow3_only, trigger
 from tests.conftest import AIRFLOW_HOME, DAGS_FOLDER
 from tests.helpers import (
     ORIGINAL_DAGS,
@@ -29,6 +30,7 @@ from tests.helpers import (
     dag_source,
     db_state,
     folder_files,
+    forget_dag,
     hanging_source,
     poll,
     upload_leftovers,
@@ -165,7 +167,7 @@ class TestDeployDag:
         assert "deployed_dag.py" in body["output"]
         assert upload_leftovers() == []
         model = dag_model("deployed_dag")
-        assert model.is_active and Path(model.fileloc).resolve() == target.resolve()
+        assert dag_is_active(model) and Path(model.fileloc).resolve() == target.resolve()
         assert model.is_paused  # new DAGs are paused at creation (Airflow's default)
         assert "deployed_dag" in listed_dags(call)
         assert listed_tasks(call, "deployed_dag") == ["only"]
@@ -352,7 +354,7 @@ class TestDeployDag:
         assert_ok(deploy(call, "renaming.py", simple("name_before")))
         body = assert_ok(deploy(call, "renaming.py", simple("name_after"), force="on"))
         assert body["data"]["deactivated"] == ["name_before"]
-        assert dag_model("name_before").is_active is False
+        assert dag_is_active(dag_model("name_before")) is False
         listed = listed_dags(call)
         assert "name_after" in listed and "name_before" not in listed
 
@@ -407,6 +409,8 @@ def secrets_from(request, monkeypatch, tmp_path):
     if how == "environment":
         yield {"secret_key": conf.get("webserver", "secret_key"), "token": TOKEN}
         return
+    if AIRFLOW_3:  # [webserver] secret_key is an alias of [api] secret_key, which conftest sets as well
+        monkeypatch.delenv("AIRFLOW__API__SECRET_KEY")
     if how == "command":
         monkeypatch.delenv("AIRFLOW__WEBSERVER__SECRET_KEY")
         monkeypatch.setenv("AIRFLOW__WEBSERVER__SECRET_KEY_CMD", "printf secret-from-a-command")
@@ -487,6 +491,8 @@ class TestDagCodeRunsInAChildProcess:
     @pytest.mark.parametrize("ending, message", [("sys.exit(3)", "SystemExit(3)"),
                                                  ("os._exit(3)", "ended without a report (exit code 3)")])
     def test_a_file_that_ends_its_process_gets_an_import_error(self, call, ending, message):
+        if AIRFLOW_3 and ending == "sys.exit(3)":  # Airflow 3's importer catches BaseException: its traceback
+            message = "SystemExit: 3"
         before_files, before_db = folder_files(), db_state()
         body = assert_error(deploy(call, "ender.py", f"import os, sys\n{ending}\n" + simple("ender")), 400)
         assert list(body["data"]["import_errors"]) == ["ender.py"] and message in body["output"]
@@ -517,11 +523,14 @@ class TestDagCodeRunsInAChildProcess:
 
 
 def recorded_import_errors() -> dict[str, str]:
+    """Airflow's import errors by file; Airflow 3 records a file by its bundle and its path there: its full
+    path is the bundle's path joined to it."""
     from airflow.models.errors import ParseImportError
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return {error.filename: error.stacktrace for error in session.query(ParseImportError)}
+        return {error.full_file_path() if AIRFLOW_3 else error.filename: error.stacktrace
+                for error in session.query(ParseImportError)}
 
 
 # --- delete_dag ---
@@ -636,6 +645,9 @@ class TestRefreshDag:
         body = assert_error(call("refresh_dag", method="POST", dag_id="fragile_dag"), 409)
         errors = body["data"]["import_errors"]
         assert len(errors) == 1 and "rest_api_plugin_no_such_module_42" in next(iter(errors.values()))
+        if AIRFLOW_3:  # Airflow 3 marks the DAGs of a file with import errors stale, as its dag-processor does
+            fileloc, _, paused, description = before_db["dags"]["fragile_dag"]
+            before_db["dags"]["fragile_dag"] = (fileloc, False, paused, description)
         assert db_state() == before_db
         assert listed_tasks(call, "fragile_dag") == ["only"]
 
@@ -684,7 +696,7 @@ class TestRefreshAllDags:
         path = write_dag_file("pair.py", dag_source(TWO_DAGS, dag_ids=["kept_one", "dropped_one"]))
         path.write_text(simple("kept_one"))
         assert_ok(call("refresh_all_dags", method="POST"))
-        assert dag_model("dropped_one").is_active is False and dag_model("kept_one").is_active
+        assert dag_is_active(dag_model("dropped_one")) is False and dag_is_active(dag_model("kept_one"))
         assert "dropped_one" not in listed_dags(call)
 
     def test_a_dag_in_a_file_with_import_errors_stays_active(self, call):
@@ -693,17 +705,20 @@ class TestRefreshAllDags:
         body = assert_ok(call("refresh_all_dags", method="POST"))
         assert list(body["data"]["import_errors"]) == ["shaky.py"]  # relative to the DAGs folder
         assert str(DAGS_FOLDER) not in body["output"]
-        assert dag_model("shaky_dag").is_active  # as the scheduler keeps it: the last good version stays
+        if AIRFLOW_3:  # its dag-processor marks the DAGs of a file with import errors stale (until it imports)
+            assert not dag_is_active(dag_model("shaky_dag")) and dag_model("shaky_dag").has_import_errors
+        else:
+            assert dag_is_active(dag_model("shaky_dag"))  # as the scheduler keeps it: the last good version stays
 
     def test_a_dag_whose_file_was_removed_becomes_inactive(self, call):
         path = write_dag_file("removed_dag.py", simple("removed_dag"))
         assert "removed_dag" in listed_dags(call)
         path.unlink()
         assert_ok(call("refresh_all_dags", method="POST"))
-        assert dag_model("removed_dag").is_active is False
+        assert dag_is_active(dag_model("removed_dag")) is False
         listed = listed_dags(call)
         assert "removed_dag" not in listed and set(ORIGINAL_DAGS) <= set(listed)
-        assert all(dag_model(dag_id).is_active for dag_id in ORIGINAL_DAGS)
+        assert all(dag_is_active(dag_model(dag_id)) for dag_id in ORIGINAL_DAGS)
 
     def test_import_errors_are_reported_and_the_rest_is_refreshed(self, call):
         write_dag_file("bad_dag.py", MISSING_IMPORT + simple("bad_dag"), sync=False)
@@ -713,3 +728,62 @@ class TestRefreshAllDags:
         assert body["warning"]
         listed = listed_dags(call)
         assert "good_dag" in listed and "bad_dag" not in listed
+
+
+# --- Airflow 3: DAG files are written only to the DAGs folder's own bundle ---
+
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+
+
+@airflow3_only
+class TestOnlyTheDagsFolderBundleIsWritten:
+    @pytest.mark.parametrize("bundles, expected", [
+        ([{"name": "elsewhere", "classpath": LOCAL_BUNDLE, "kwargs": {"path": "TMP"}}],
+         "No DAG bundle is the DAGs folder"),
+        ([{"name": "first", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+          {"name": "second", "classpath": LOCAL_BUNDLE, "kwargs": {"path": "DAGS"}}],
+         "Several DAG bundles are the DAGs folder ([core] dags_folder): first, second"),
+    ], ids=["none", "two"])
+    def test_refused_unless_one_local_bundle_is_the_dags_folder(self, call, monkeypatch, tmp_path, bundles,
+                                                                 expected):
+        for bundle in bundles:
+            path = bundle["kwargs"].get("path")
+            if path:
+                bundle["kwargs"]["path"] = str(tmp_path) if path == "TMP" else str(DAGS_FOLDER)
+        monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+        write_dag_file("waiting.py", simple("waiting_dag"), sync=False)
+        before_files, before_db, before_backups = folder_files(), db_state(), backups()
+        for response in (deploy(call, "bundled.py", simple("bundled_dag")),
+                         deploy(call, "sample_dags.py", simple("sample_dag", "replaced"), force="on"),
+                         call("refresh_dag", method="POST", dag_id="sample_dag"),
+                         call("refresh_all_dags", method="POST"),
+                         call("delete_dag", method="POST", dag_id="sample_dag", delete_file="true")):
+            body = assert_error(response, 409)
+            assert expected in body["output"] and "nothing was changed" in body["output"], body
+            assert str(DAGS_FOLDER) not in body["output"] and str(tmp_path) not in body["output"]
+        assert folder_files() == before_files and db_state() == before_db and backups() == before_backups
+        assert upload_leftovers() == []
+
+    def test_a_dag_of_another_bundle_is_not_refreshed_nor_its_file_deleted(self, call):
+        from airflow.models import DagModel
+        from airflow.models.dagbundle import DagBundleModel
+        from airflow.utils.session import create_session
+
+        path = write_dag_file("cloned.py", simple("cloned_dag"))
+        with create_session() as session:
+            session.add(DagBundleModel(name="a-git-bundle"))
+            session.flush()
+            session.query(DagModel).filter(DagModel.dag_id == "cloned_dag").update(
+                {DagModel.bundle_name: "a-git-bundle"}, synchronize_session=False)
+        try:
+            before_files, before_db, before_backups = folder_files(), db_state(), backups()
+            for response in (call("refresh_dag", method="POST", dag_id="cloned_dag"),
+                             call("delete_dag", method="POST", dag_id="cloned_dag", delete_file="true")):
+                body = assert_error(response, 409)
+                assert "DAG cloned_dag belongs to the DAG bundle a-git-bundle" in body["output"], body
+            assert folder_files() == before_files and db_state() == before_db and backups() == before_backups
+            assert path.exists()
+        finally:
+            forget_dag("cloned_dag")
+            with create_session() as session:
+                session.query(DagBundleModel).filter(DagBundleModel.name == "a-git-bundle").delete()

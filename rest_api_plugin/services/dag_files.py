@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from rest_api_plugin import dag_folder, dag_parsing, security
+from rest_api_plugin.airflow_compat import active_dags
 from rest_api_plugin.errors import BadRequest, Conflict, Forbidden, NotFound
 from rest_api_plugin.result import CallContext, Result
 from rest_api_plugin.services import dag_upload
@@ -139,7 +140,7 @@ def defined_in_other_files(dag_ids: set[str], target: Path) -> dict[str, str]:
     target_real = os.path.realpath(target)
     with create_session() as session:
         rows = session.query(DagModel.dag_id, DagModel.fileloc).filter(
-            DagModel.dag_id.in_(dag_ids), DagModel.is_active.is_(True))
+            DagModel.dag_id.in_(dag_ids), active_dags(DagModel))
         return {dag_id: dag_folder.relative_name(fileloc) for dag_id, fileloc in rows
                 if fileloc and os.path.realpath(fileloc) != target_real and os.path.exists(fileloc)}
 
@@ -158,12 +159,15 @@ def delete_dag(args: dict, ctx: CallContext) -> Result:
 
     dag_id = args["dag_id"]
     with create_session() as session:
-        fileloc = get_dag_model(dag_id, session).fileloc
+        model = get_dag_model(dag_id, session)
+        fileloc, bundle = model.fileloc, getattr(model, "bundle_name", None)
         running = session.query(TaskInstance).filter_by(dag_id=dag_id, state=TaskInstanceState.RUNNING).count()
         if running:
             raise Conflict(f"TaskInstances still running: {running}; DAG {dag_id} was not deleted")
         others = {m.dag_id for m in session.query(DagModel).filter(
-            DagModel.fileloc == fileloc, DagModel.dag_id != dag_id, DagModel.is_active.is_(True))}
+            DagModel.fileloc == fileloc, DagModel.dag_id != dag_id, active_dags(DagModel))}
+    if args["delete_file"]:
+        in_dags_folder_bundle(dag_id, bundle, "its file was not deleted, nor its records")
     path = removable_file(ctx.identity, dag_id, fileloc, others) if args["delete_file"] else None
     backup = dag_folder.back_up(path) if path else None
     if path:
@@ -207,6 +211,15 @@ def removable_file(identity, dag_id: str, fileloc: str | None, others: set[str])
     return path
 
 
+def in_dags_folder_bundle(dag_id: str, bundle: str | None, what_instead: str) -> None:
+    """Airflow 3: a DAG of another bundle than the DAGs folder's (a git bundle...) is not this plugin's to
+    write (409); a configuration where no bundle is the DAGs folder is named too. Airflow 2: nothing to check."""
+    own = dag_folder.dags_folder_bundle()
+    if own is not None and bundle is not None and bundle != own:
+        raise Conflict(f"DAG {dag_id} belongs to the DAG bundle {bundle}, not to the DAGs folder's bundle "
+                       f"({own}): {what_instead}")
+
+
 def authorize_deletion(identity, dag_ids: set[str]) -> None:
     refused = sorted(dag_id for dag_id in dag_ids if not security.may_access_dag(identity, "DELETE", dag_id))
     if refused:
@@ -223,7 +236,9 @@ def refresh_dag(args: dict, ctx: CallContext) -> Result:
 
     dag_id = args["dag_id"]
     with create_session() as session:
-        fileloc = get_dag_model(dag_id, session).fileloc
+        model = get_dag_model(dag_id, session)
+        fileloc, bundle = model.fileloc, getattr(model, "bundle_name", None)
+    in_dags_folder_bundle(dag_id, bundle, "the dag-processor refreshes it, not this plugin")
     shown = dag_folder.relative_name(fileloc) if fileloc else None
     if not fileloc or not os.path.isfile(fileloc):
         raise Conflict(f"The file of DAG {dag_id} ({shown}) no longer exists: use refresh_all_dags")
