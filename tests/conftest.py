@@ -121,6 +121,7 @@ def identity_of(app, headers: dict):
 
     if AIRFLOW_3:
         import asyncio
+        from concurrent.futures import ThreadPoolExecutor
 
         from starlette.requests import Request
 
@@ -131,7 +132,8 @@ def identity_of(app, headers: dict):
 
         scope = {"type": "http", "method": "GET", "path": "/admin/rest_api/api", "query_string": b"",
                  "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()]}
-        request = asyncio.run(api_request(Request(scope, receive)))
+        with ThreadPoolExecutor(1) as thread:  # a loop of its own: the tests' thread may run one already
+            request = thread.submit(asyncio.run, api_request(Request(scope, receive))).result()
         with security_manager(app):
             yield security.authenticate(request)
         return

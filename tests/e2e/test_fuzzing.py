@@ -31,8 +31,34 @@ pytestmark = pytest.mark.e2e
 DAEMONS = {"scheduler", "worker", "flower", "kerberos", "serve_logs"}
 READ_ONLY = {endpoint.name for endpoint in registry.ENDPOINTS if endpoint.read_only}
 THROWAWAY_DAG = "fuzz_dag"
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+
+
+def refused_before_the_plugin(response) -> bool:
+    """uvicorn (Airflow 3's API server) answers a request whose line and headers pass its 16 KB limit itself,
+    before any app sees it: a plain-text 400 no plugin can shape (README: send long values in a POST body)."""
+    return response.status_code == 400 and response.content.strip() == b"Invalid HTTP request received."
+
+
+def declared_501(response, case) -> bool:
+    """A 501 the operation declares: an endpoint with no equivalent on this Airflow (run on Airflow 3)."""
+    return response.status_code == 501 and "501" in case.operation.definition.raw.get("responses", {})
+
+
+def of_the_plugin(check):
+    """``check`` for the plugin's own answers: a server-level refusal is left alone, and a declared 501 is not
+    a server error."""
+
+    def checked(ctx, response, case):
+        if refused_before_the_plugin(response) or (check is not_a_server_error and declared_501(response, case)):
+            return None
+        return check(ctx, response, case)
+
+    checked.__name__ = f"{check.__name__}_of_the_plugin"
+    return schemathesis.check(checked)
+
+
+CHECKS = [of_the_plugin(check) for check in (not_a_server_error, status_code_conformance, content_type_conformance,
+                                             response_headers_conformance, response_schema_conformance)]
 
 schema = schemathesis.openapi.from_dict(openapi.document())
 
