@@ -2,7 +2,7 @@
 
 Every read-only operation gets many generated calls; every state-changing one a bounded number, aimed at a
 throwaway DAG (``fuzz_dag``) and at pools, variables and connections the test database forgets after each
-test. The daemon endpoints (scheduler, worker, flower, kerberos, serve_logs) are left out: they start
+test. The daemon endpoints (scheduler, dag_processor, worker, flower, kerberos, serve_logs) are left out: they start
 long-lived processes. Checks: no server error, only declared statuses and content types, and answers that
 conform to the declared schemas.
 """
@@ -28,7 +28,7 @@ from tests.helpers import SIMPLE_DAG, dag_source, forget_dag, write_dag_file
 
 pytestmark = pytest.mark.e2e
 
-DAEMONS = {"scheduler", "worker", "flower", "kerberos", "serve_logs"}
+DAEMONS = {"scheduler", "dag_processor", "worker", "flower", "kerberos", "serve_logs"}
 READ_ONLY = {endpoint.name for endpoint in registry.ENDPOINTS if endpoint.read_only}
 THROWAWAY_DAG = "fuzz_dag"
 
