@@ -97,6 +97,8 @@ def run_job(name: str, command: list[str], args: dict, ctx: CallContext, *, dag_
     stdout, stderr = output_of(job["job_id"], LINES_IN_ANSWER)
     if job["state"] != "success":
         ended = f"signal {job['signal']}" if job["signal"] else f"exit code {job['exit_code']}"
+        if job.get("task_state") and job["exit_code"] == 0:  # Airflow 3's tasks test: the task failed
+            ended += f", but the task ended {job['task_state']}"
         stderr_section = f"\n--- stderr ---\n{stderr}" if stderr else ""
         raise Conflict(f"{job['command']} ended with {ended}\n{stdout}{stderr_section}",
                        data={**job, "stdout": stdout, "stderr": stderr})
@@ -241,11 +243,14 @@ def describe(record: dict, tail_lines: int = 0) -> dict:
         "signal": ended.get("signal_name") if ended else None,
         "ended_at": ended.get("ended_at") if ended else None,
     }
+    if AIRFLOW_3 and record.get("api") == "test" and ended is not None:
+        # Airflow 3's `tasks test` exits 0 whatever becomes of the task: what its log says of the task, and a
+        # job whose task failed has failed
+        described["task_state"] = cli.task_state_in_log(tail(record["job_id"], STREAMS["stdout"]))
+        if described["task_state"] in cli.TASK_FAILED_STATES and described["state"] == "success":
+            described["state"] = "failed"
     if tail_lines:
         described["stdout"], described["stderr"] = output_of(record["job_id"], tail_lines)
-        if AIRFLOW_3 and record.get("api") == "test" and ended is not None:
-            # Airflow 3's `tasks test` exits 0 whatever becomes of the task: what its log says of the task
-            described["task_state"] = cli.task_state_in_log(tail(record["job_id"], STREAMS["stdout"]))
     return described
 
 

@@ -202,7 +202,8 @@ class TestTestCommand:
 
     @airflow3_only
     def test_a_test_job_shows_the_tasks_state_on_airflow_3(self, call):
-        """Without waiting: api=jobs shows the task's state (the command's exit code says nothing)."""
+        """Without waiting: api=jobs shows the task's state, and the job failed with it (the command's exit code
+        says nothing)."""
         from tests.helpers import poll
 
         write_dag_file("failing_dag.py", dag_source(FAILING_DAG, dag_id="failing_dag"))
@@ -216,7 +217,7 @@ class TestTestCommand:
         finally:
             (__import__("tests.conftest").conftest.DAGS_FOLDER / "failing_dag.py").unlink()
             forget_dag("failing_dag")
-        assert (ended["state"], ended["exit_code"], ended["task_state"]) == ("success", 0, "failed"), ended
+        assert (ended["state"], ended["exit_code"], ended["task_state"]) == ("failed", 0, "failed"), ended
         body = call("test", dag_id="sample_dag", task_id="extract", execution_date="2024-01-01").get_json()
         assert call("jobs", job_id=body["data"]["job_id"]).get_json()["data"]["task_state"] == "success"
 
