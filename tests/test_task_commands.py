@@ -61,6 +61,16 @@ def dag_runs(dag_id: str) -> list:
                 for run in session.query(DagRun).filter_by(dag_id=dag_id).order_by(logical_date_column(DagRun))]
 
 
+def answer_to_a_failing_test(call, **args) -> dict:
+    """The answer of ``test`` on a task that fails (a DAG file written for it, forgotten after)."""
+    path = write_dag_file("failing_dag.py", dag_source(FAILING_DAG, dag_id="failing_dag"))
+    try:
+        return call("test", dag_id="failing_dag", task_id="fails", execution_date="2024-01-01", **args).get_json()
+    finally:
+        path.unlink()
+        forget_dag("failing_dag")
+
+
 def streams(call, body: dict) -> tuple[str, str]:
     """The job's stdout and stderr as api=jobs shows them, after checking Airflow's start-up noise really was
     written (so an empty stderr means the filter removed it, not that nothing was written): on stderr on
@@ -173,12 +183,7 @@ class TestTestCommand:
 
     @airflow2_only
     def test_failing_task_is_an_error_with_its_exit_code(self, call):
-        write_dag_file("failing_dag.py", dag_source(FAILING_DAG, dag_id="failing_dag"))
-        try:
-            body = call("test", dag_id="failing_dag", task_id="fails", execution_date="2024-01-01").get_json()
-        finally:
-            (__import__("tests.conftest").conftest.DAGS_FOLDER / "failing_dag.py").unlink()
-            forget_dag("failing_dag")
+        body = answer_to_a_failing_test(call)
         assert (body["status"], body["http_response_code"]) == ("ERROR", 409), body
         assert "exit code 1" in body["output"] and "about to fail" in body["output"]
         stderr = body["output"].split("\n--- stderr ---\n")[1]  # the command's traceback, labelled
@@ -188,12 +193,7 @@ class TestTestCommand:
     @airflow3_only
     def test_failing_task_is_an_error_though_airflow_3_exits_0(self, call):
         """Airflow 3's `tasks test` exits 0 when the task fails, and logs its traceback on stdout."""
-        write_dag_file("failing_dag.py", dag_source(FAILING_DAG, dag_id="failing_dag"))
-        try:
-            body = call("test", dag_id="failing_dag", task_id="fails", execution_date="2024-01-01").get_json()
-        finally:
-            (__import__("tests.conftest").conftest.DAGS_FOLDER / "failing_dag.py").unlink()
-            forget_dag("failing_dag")
+        body = answer_to_a_failing_test(call)
         assert (body["status"], body["http_response_code"]) == ("ERROR", 409), body
         assert "exit code 0, but the task ended failed" in body["output"] and "about to fail" in body["output"]
         assert "Traceback" in body["output"] and "Bash command failed" in body["output"]
