@@ -232,8 +232,14 @@ def clean_db(request):
     from airflow.utils.session import create_session
 
     with create_session() as session:
+        if AIRFLOW_3:  # a backfill not marked completed would refuse the next one for its DAG
+            from airflow.models.backfill import Backfill, BackfillDagRun
+
+            session.query(BackfillDagRun).delete()
         session.query(TaskInstance).delete()
         session.query(DagRun).delete()
+        if AIRFLOW_3:
+            session.query(Backfill).delete()
         session.query(Variable).delete()
         session.query(Connection).delete()
         session.query(Log).delete()
