@@ -164,10 +164,21 @@ def _user_from_basic(credentials: str):
         user = manager.security_manager.auth_user_db(username, password, rotate_session_id=False)
         if user is not None:
             _ = user.perms  # load the permissions while the session that read the user is open
-    if user is not None:
+    if user is None:
+        raise_if_the_database_is_away()  # FAB answers None for a database error too: that is a 503, not a 403
+    else:
         with _BASIC_LOCK:
             _BASIC_CACHE[key] = (now + BASIC_CACHE_SECONDS, user)
     return user
+
+
+def raise_if_the_database_is_away() -> None:
+    """The metadata database's own error (the dispatcher answers it with 503) if it does not answer."""
+    from airflow.utils.session import create_session
+    from sqlalchemy import text
+
+    with create_session() as session:
+        session.execute(text("SELECT 1"))
 
 
 def _identity(kind: str, user) -> Identity:
