@@ -151,15 +151,15 @@ def max_jobs() -> int:
 def webserver_workers() -> int:
     """How many worker processes answer requests: ``[webserver] workers`` (gunicorn, Airflow 2), ``[api]
     workers`` (uvicorn, Airflow 3)."""
-    section, _ = workers_setting()
+    section = workers_section()
     return conf.getint(section, "workers", fallback=4 if section == "webserver" else 1)
 
 
-def workers_setting() -> tuple[str, str]:
-    """The setting that counts the web server's workers, and what each one is."""
+def workers_section() -> str:
+    """The section whose ``workers`` counts the web server's workers: ``api`` on Airflow 3."""
     from rest_api_plugin.airflow_compat import AIRFLOW_3
 
-    return ("api", "uvicorn worker") if AIRFLOW_3 else ("webserver", "gunicorn worker")
+    return "api" if AIRFLOW_3 else "webserver"
 DEFAULT_DEPLOY_DAG_MAX_BYTES = 1024 * 1024
 
 

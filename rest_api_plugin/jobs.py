@@ -108,7 +108,7 @@ def run_job(name: str, command: list[str], args: dict, ctx: CallContext, *, dag_
 def _no_slot_reason() -> str:
     slots = wait_slot_count()
     return (f"{slots} request(s) already wait on jobs, as many as the webserver allows "
-            f"([{config.workers_setting()[0]}] workers = {config.webserver_workers()}; some of them are kept free "
+            f"([{config.workers_section()}] workers = {config.webserver_workers()}; some of them are kept free "
             "for other requests).")
 
 

@@ -28,7 +28,7 @@ WAITING_THREADS_PER_UVICORN_WORKER = 20
 def count() -> int:
     """How many requests may wait at once: Airflow 2, all the webserver's gunicorn workers but one, and at
     least one; Airflow 3, half the threads of the API server's uvicorn workers."""
-    if config.workers_setting()[0] == "api":
+    if config.workers_section() == "api":
         return config.webserver_workers() * WAITING_THREADS_PER_UVICORN_WORKER
     return max(1, config.webserver_workers() - 1)
 
