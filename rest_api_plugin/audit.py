@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from rest_api_plugin.airflow_compat import AIRFLOW_3
+from rest_api_plugin.airflow_compat import LOG_DATE_KEYWORD
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,6 @@ def record(endpoint, identity, args: dict, shown_arguments: dict, status: int, i
                 task_id=args.get("task_id"),
                 run_id=args.get("run_id"),
                 # Airflow 3 renamed the column, and drops a keyword it does not know without a word
-                **{"logical_date" if AIRFLOW_3 else "execution_date": args.get("logical_date")},
+                **{LOG_DATE_KEYWORD: args.get("logical_date")},
             )
         )

@@ -40,8 +40,13 @@ def _get_choice(key: str, choices: tuple[str, ...]) -> str:
     """One of ``choices`` (the first is the default); an unknown value is logged and the default used."""
     value = (_get(key) or choices[0]).strip().lower()
     if value not in choices:
-        log.warning("REST API plugin: [rest_api_plugin] %s = %r is not one of %s; using %s",
-                    key, value, ", ".join(choices), choices[0])
+        log.warning(
+            "REST API plugin: [rest_api_plugin] %s = %r is not one of %s; using %s",
+            key,
+            value,
+            ", ".join(choices),
+            choices[0],
+        )
         return choices[0]
     return value
 
@@ -57,8 +62,13 @@ def _get_int(key: str, fallback: int | None, minimum: int = 0) -> int | None:
     except ValueError:
         number = None
     if number is None or number < minimum:
-        log.warning("REST API plugin: [rest_api_plugin] %s = %r is not a whole number >= %s; using %s",
-                    key, value, minimum, fallback)
+        log.warning(
+            "REST API plugin: [rest_api_plugin] %s = %r is not a whole number >= %s; using %s",
+            key,
+            value,
+            minimum,
+            fallback,
+        )
         return fallback
     return number
 
@@ -74,6 +84,23 @@ def expected_token() -> str | None:
     return token or None
 
 
+def tokens_file() -> Path | None:
+    """``tokens_file``: the path of the named tokens' JSON document (rest_api_plugin/tokens.py), or None."""
+    path = _get("tokens_file")
+    return Path(path.strip()).expanduser() if path and path.strip() else None
+
+
+def tokens_inline() -> str | None:
+    """``tokens``: the named tokens' JSON document itself (``AIRFLOW__REST_API_PLUGIN__TOKENS`` in containers)."""
+    document = _get("tokens")
+    return document if document and document.strip() else None
+
+
+def token_path_configured() -> bool:
+    """Whether any token is configured: the legacy one, or a document of named tokens (valid or not)."""
+    return bool(expected_token() or tokens_file() or tokens_inline())
+
+
 def token_header_name() -> str:
     return _get("rest_api_plugin_http_token_header_name") or DEFAULT_TOKEN_HEADER
 
@@ -86,6 +113,13 @@ def accept_legacy_token_header() -> bool:
 def token_grants() -> list[str]:
     """What a valid token may call: ``all`` (default), ``read`` or endpoint names, comma separated."""
     return _get_list("token_grants") or ["all"]
+
+
+def disabled_endpoints() -> frozenset[str]:
+    """``disabled_endpoints``: endpoint names switched off on this deployment (e.g. the daemons, which act on
+    the host a call lands on); they answer 404 and are left out of the page, the OpenAPI document and the
+    permissions."""
+    return frozenset(name.lower() for name in _get_list("disabled_endpoints"))
 
 
 def read_roles() -> list[str]:
@@ -124,13 +158,23 @@ def strict_arguments() -> bool:
 
 
 def cli_timeout() -> int | None:
-    """``cli_timeout``: seconds a caller may wait for a command; None when unset (cli.timeout() decides)."""
+    """``cli_timeout``: seconds a caller may wait for a command; None when unset (commands.timeout() decides)."""
     return _get_int("cli_timeout", None, minimum=1)
+
+
+def dag_parsing_server() -> bool:
+    """Parse DAG files in children forked by the parse server (parse_server.py), or, when off, each in a fresh
+    process (slower by an Airflow import per parse)."""
+    return _get_bool("dag_parsing_server", True)
 
 
 DEFAULT_JOB_STOP_GRACE = 10
 DEFAULT_MAX_JOBS_PER_USER = 4
 DEFAULT_MAX_JOBS = 16
+DEFAULT_JOB_HEARTBEAT = 5
+DEFAULT_JOB_LOST_AFTER = 30
+DEFAULT_JOB_OUTPUT_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_JOB_RETENTION_DAYS = 30
 
 
 def job_stop_grace() -> int:
@@ -148,18 +192,34 @@ def max_jobs() -> int:
     return _get_int("max_jobs", DEFAULT_MAX_JOBS)
 
 
+def job_heartbeat() -> int:
+    """Seconds between two heartbeats a job's runner writes into the job's row."""
+    return _get_int("job_heartbeat", DEFAULT_JOB_HEARTBEAT, minimum=1)
+
+
+def job_lost_after() -> int:
+    """Seconds without a heartbeat after which a job that did not record its end is ``lost``."""
+    return _get_int("job_lost_after", DEFAULT_JOB_LOST_AFTER, minimum=1)
+
+
+def job_output_max_bytes() -> int:
+    """The most bytes of one job's output kept in the database (its beginning and its end; the middle is cut)."""
+    return _get_int("job_output_max_bytes", DEFAULT_JOB_OUTPUT_MAX_BYTES, minimum=4096)
+
+
+def job_retention_days() -> int:
+    """Days an ended (or lost) job and its output are kept in the database; 0: kept forever."""
+    return _get_int("job_retention_days", DEFAULT_JOB_RETENTION_DAYS)
+
+
 def webserver_workers() -> int:
     """How many worker processes answer requests: ``[webserver] workers`` (gunicorn, Airflow 2), ``[api]
     workers`` (uvicorn, Airflow 3)."""
-    section = workers_section()
-    return conf.getint(section, "workers", fallback=4 if section == "webserver" else 1)
+    from rest_api_plugin.airflow_compat import WORKERS_SECTION
+
+    return conf.getint(WORKERS_SECTION, "workers", fallback=4 if WORKERS_SECTION == "webserver" else 1)
 
 
-def workers_section() -> str:
-    """The section whose ``workers`` counts the web server's workers: ``api`` on Airflow 3."""
-    from rest_api_plugin.airflow_compat import AIRFLOW_3
-
-    return "api" if AIRFLOW_3 else "webserver"
 DEFAULT_DEPLOY_DAG_MAX_BYTES = 1024 * 1024
 
 
@@ -173,8 +233,10 @@ def deploy_dag_max_bytes() -> int:
     except ValueError:
         limit = 0
     if limit <= 0:
-        raise Misconfigured(f"The setting [rest_api_plugin] deploy_dag_max_bytes must be a positive whole number "
-                            f"of bytes, not {value!r}")
+        raise Misconfigured(
+            f"The setting [rest_api_plugin] deploy_dag_max_bytes must be a positive whole number "
+            f"of bytes, not {value!r}"
+        )
     return limit
 
 

@@ -6,14 +6,15 @@ import logging
 
 from marshmallow import ValidationError
 
-from rest_api_plugin import audit, config, registry, security
+from rest_api_plugin import audit, config, registry, security, tokens
 from rest_api_plugin.airflow_compat import AIRFLOW_VERSION, timezone
 from rest_api_plugin.errors import (
-    DATABASE_UNAVAILABLE,
     ApiError,
     BadRequest,
+    NotFound,
     ServiceUnavailable,
     UnsupportedMediaType,
+    database_unavailable_message,
     is_database_unavailable,
 )
 from rest_api_plugin.masking import mask_arguments
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 OUTPUT_FORMAT_FIELD = "output_format"
 # Request fields that steer the plugin and are not arguments of the endpoint.
 CONTROL_FIELDS = ("api", security.CSRF_FIELD, OUTPUT_FORMAT_FIELD)
+# An answer is data about this call only: never sniffed as another type, never cached by a proxy or browser
+# (both front ends send these with every answer).
+API_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 LEGACY_WARNING = f"Ignored on Airflow {AIRFLOW_VERSION.split('.', 1)[0]} (no longer meaningful): {{}}"
 UNKNOWN_WARNING = "Ignored unknown arguments: {}"
 
@@ -44,8 +48,9 @@ def collect_arguments(request, schema) -> dict[str, str]:
         upload = request.files.get(body_argument)
         if upload is None and request.content_type != "application/json":
             # a raw body must say it is JSON: a cross-site form can send text/plain without a preflight
-            raise UnsupportedMediaType(f"Send {body_argument} as an application/json body, a form field or a "
-                                       f"file named {body_argument}")
+            raise UnsupportedMediaType(
+                f"Send {body_argument} as an application/json body, a form field or a file named {body_argument}"
+            )
         body = upload.stream.read() if upload is not None else request.read_body()
         values[body_argument] = body.decode("utf-8", errors="replace")
     return {name: value for name, value in values.items() if name not in CONTROL_FIELDS}
@@ -66,7 +71,22 @@ class Call:
         self.request = request
         self.envelope: dict = {"call_time": _utcnow()}
         self.output_format = config.output_format()
+        self.time_format = config.time_format()
+        self.strict_arguments = config.strict_arguments()
         self.endpoint = None
+        self.identity: security.Identity | None = None
+
+    def answer_as(self, identity: security.Identity) -> None:
+        """The caller's answer shape: a named token's own output_format, time_format and strict_arguments
+        where it sets them, else the deployment's (a request's output_format= still wins)."""
+        self.identity = identity
+        token = identity.token
+        if token is None:
+            return
+        self.output_format = token.output_format or self.output_format
+        self.time_format = token.time_format or self.time_format
+        if token.strict_arguments is not None:
+            self.strict_arguments = token.strict_arguments
 
     def show_arguments(self, declared: dict | None = None) -> None:
         """Echo the arguments, masked (``declared``: the endpoint schema's masks), only to a caller who
@@ -74,10 +94,14 @@ class Call:
         self.envelope["arguments"] = mask_arguments(self.request.all_arguments(), declared)
         self.envelope["post_arguments"] = mask_arguments(self.request.form, declared)
 
-    def succeed(self, result: Result, warnings: list[str]) -> None:
-        cli_backed = self.endpoint is not None and self.endpoint.cli_backed
-        self.envelope.update(status="OK", output=shape(result, cli_backed, self.output_format), data=result.data,
-                             http_response_code=result.http_status)
+    def succeed(self, result: Result, args: dict, warnings: list[str]) -> None:
+        """The answer of a call that ran: ``data`` dumped through the shape its endpoint declares."""
+        self.envelope.update(
+            status="OK",
+            output=shape(result, self.endpoint.cli_backed, self.output_format),
+            data=self.endpoint.dump_data(args, result.data),
+            http_response_code=result.http_status,
+        )
         if warnings:
             self.envelope["warning"] = "; ".join(warnings)
 
@@ -86,7 +110,7 @@ class Call:
 
     def finish(self) -> tuple[dict, int]:
         self.envelope["response_time"] = _utcnow()
-        schema = ENVELOPE_SCHEMAS[config.time_format()]
+        schema = ENVELOPE_SCHEMAS[self.time_format]
         return schema.dump(self.envelope), self.envelope["http_response_code"]
 
 
@@ -100,10 +124,16 @@ def too_large(max_bytes: int | None, max_parts: int | None) -> tuple[dict, int]:
     """The answer to a body the web framework refused to read: larger than the webserver accepts, or made of
     too many form fields and files."""
     call = Call(None)
-    limits = [f"at most {max_bytes} bytes ([webserver] allowed_payload_size)" if max_bytes else "",
-              f"at most {max_parts} form fields and files" if max_parts else ""]
-    call.fail(413, "The request is too large: " + " and ".join(limit for limit in limits if limit)
-              + ". Send large DAG files and variables in smaller pieces, or raise the limit.")
+    limits = [
+        f"at most {max_bytes} bytes ([webserver] allowed_payload_size)" if max_bytes else "",
+        f"at most {max_parts} form fields and files" if max_parts else "",
+    ]
+    call.fail(
+        413,
+        "The request is too large: "
+        + " and ".join(limit for limit in limits if limit)
+        + ". Send large DAG files and variables in smaller pieces, or raise the limit.",
+    )
     return call.finish()
 
 
@@ -114,19 +144,30 @@ def handle(request) -> tuple[dict, int]:
         _run(call)
     except ApiError as err:
         call.fail(err.status, err.message, err.data)
+        if err.status in (401, 403) or isinstance(err, tokens.TokenSentTwice):
+            log_refusal(call, err)
     except Exception as err:
         if is_database_unavailable(err):
             log.warning("REST API plugin: the metadata database is unavailable: %s", err)
-            call.fail(ServiceUnavailable.status, DATABASE_UNAVAILABLE)
+            call.fail(ServiceUnavailable.status, database_unavailable_message(err))
         else:
             log.exception("REST API plugin: unexpected error")
             call.fail(500, f"Internal error ({type(err).__name__}); the webserver log has the details.")
     return call.finish()
 
 
+def log_refusal(call: Call, err: ApiError) -> None:
+    """One webserver log line for a refused call, naming the caller when known (``token:<name>`` for a named
+    token, also one that expired); never the presented secret."""
+    caller = call.identity.name if call.identity else getattr(err, "caller", None) or "an unauthenticated caller"
+    api = call.endpoint.name if call.endpoint else (call.request.api_name or call.request.control_value("api"))
+    log.warning("REST API plugin: refused api=%r for %s (%s): %s", api[:100], caller, err.status, err.message)
+
+
 def _run(call: Call) -> None:
     request = call.request
-    identity = security.authenticate(request)
+    identity = tokens.authenticate(request)
+    call.answer_as(identity)
     call.show_arguments()
     name = (request.api_name or request.control_value("api")).strip().lower()
     if not name:
@@ -134,6 +175,8 @@ def _run(call: Call) -> None:
     endpoint = registry.get(name)
     if endpoint is None:
         raise BadRequest(f"API '{name}' was not found")
+    if name in registry.disabled_names():
+        raise NotFound(f"API '{name}' is disabled on this deployment by [rest_api_plugin] disabled_endpoints")
     call.endpoint = endpoint
     call.show_arguments(endpoint.schema.masks())
     requested_format = request.control_value(OUTPUT_FORMAT_FIELD)
@@ -144,19 +187,19 @@ def _run(call: Call) -> None:
     security.authorize(identity, endpoint)
     given = collect_arguments(request, endpoint.schema)
     unknown = sorted(set(given) - endpoint.schema.argument_names())
-    if unknown and not config.strict_arguments():
+    if unknown and not call.strict_arguments:
         given = {name: value for name, value in given.items() if name not in unknown}
     try:
         args = endpoint.schema().load(given)
     except ValidationError as err:
-        raise BadRequest(validation_message(err.messages), data={"errors": err.messages})
+        raise BadRequest(validation_message(err.messages), data={"errors": err.messages}) from err
     warnings = []
     legacy = args.pop("ignored", None)
     if legacy:
         warnings.append(LEGACY_WARNING.format(", ".join(legacy)))
     if unknown:
         warnings.append(UNKNOWN_WARNING.format(", ".join(unknown)))
-    writes = endpoint.writes(args)
+    writes = endpoint.changes_state_for(args)
     if writes:
         security.authorize_write(identity, endpoint)
         security.check_csrf(identity, request)
@@ -172,4 +215,4 @@ def _run(call: Call) -> None:
     finally:
         if writes:
             audit.record(endpoint, identity, args, call.envelope["arguments"], status, ignored=unknown)
-    call.succeed(result, [*warnings, *([result.warning] if result.warning else [])])
+    call.succeed(result, args, [*warnings, *([result.warning] if result.warning else [])])

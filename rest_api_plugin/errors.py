@@ -59,8 +59,18 @@ class ServiceUnavailable(ApiError):
     status = 503
 
 
-DATABASE_UNAVAILABLE = ("The metadata database is unreachable (or refused the query); nothing was done. "
-                        "Try again in a moment.")
+DATABASE_UNAVAILABLE = (
+    "The metadata database is unreachable (or refused the query); nothing was done. Try again in a moment."
+)
+DATABASE_LOCKED = (
+    "The metadata database is busy: SQLite lets one write in at a time and this one waited too "
+    "long; nothing was done. Try again in a moment (PostgreSQL or MySQL take concurrent writes)."
+)
+
+
+def database_unavailable_message(err: BaseException) -> str:
+    """What a caller is told when the database cannot answer now: SQLite's lock says so, with the hint."""
+    return DATABASE_LOCKED if "database is locked" in str(err) else DATABASE_UNAVAILABLE
 
 
 def is_database_unavailable(err: BaseException) -> bool:
@@ -71,6 +81,8 @@ def is_database_unavailable(err: BaseException) -> bool:
     if isinstance(err, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)):
         return True
     return isinstance(err, exc.DBAPIError) and bool(err.connection_invalidated)
+
+
 class Misconfigured(ApiError):
     """A setting or a folder the operator controls is wrong: the message names it, so they can fix it."""
 

@@ -17,8 +17,11 @@ from rest_api_plugin.airflow_compat import secrets_masker
 MASK = "***"
 
 # scheme://authority/path?query#fragment, the authority ending at the first "/", "?" or "#" (as urlsplit)
-_URI = re.compile(r"^(?P<scheme>[^:/?#]+://)(?P<authority>[^/?#]*)(?P<path>[^?#]*)"
-                  r"(?:\?(?P<query>[^#]*))?(?P<fragment>#.*)?$", re.S)
+_URI = re.compile(
+    r"^(?P<scheme>[^:/?#]+://)(?P<authority>[^/?#]*)(?P<path>[^?#]*)"
+    r"(?:\?(?P<query>[^#]*))?(?P<fragment>#.*)?$",
+    re.S,
+)
 EXTRA_QUERY_KEY = "__extra__"  # Airflow's URI form for an extra that is not flat strings
 
 
@@ -40,8 +43,10 @@ def mask_value(key: str, value: Any) -> Any:
 def mask_mapping(value: Any) -> Any:
     """A JSON-like value with the value of every sensitive key masked, at any depth."""
     if isinstance(value, Mapping):
-        return {k: (MASK if is_sensitive_name(str(k)) and v not in (None, "") else mask_mapping(v))
-                for k, v in value.items()}
+        return {
+            k: (MASK if is_sensitive_name(str(k)) and v not in (None, "") else mask_mapping(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [mask_mapping(item) for item in value]
     return value

@@ -46,3 +46,22 @@ def shape(result: Result, cli_backed: bool, output_format: str):
     if output_format == STREAMS_PY3_BYTES:
         stdout, stderr = as_py3_bytes(stdout), as_py3_bytes(stderr)
     return {"stdout": stdout, "stderr": stderr, "stdin": ""}
+
+
+def plain_table(rows: list[dict], columns) -> str:
+    """Rows as ``airflow ... --output plain`` prints them: a header line, then the rows, each column
+    left-aligned and two spaces from the next (None is empty; a cell of several lines makes its row as high);
+    no row, no table."""
+    if not rows:
+        return ""
+    table = [[[name] for name in columns]]
+    table += [
+        [("" if row.get(name) is None else str(row[name])).splitlines() or [""] for name in columns] for row in rows
+    ]
+    widths = [max(len(line) for row in table for line in row[i]) for i in range(len(columns))]
+    printed = []
+    for row in table:
+        for n in range(max(len(cell) for cell in row)):
+            cells = [(cell[n] if n < len(cell) else "").ljust(width) for cell, width in zip(row, widths)]
+            printed.append("  ".join(cells).rstrip())
+    return "\n".join(printed)

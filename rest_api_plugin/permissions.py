@@ -1,7 +1,8 @@
 """Creates the plugin's permissions at webserver start and grants them to the configured roles.
 
 One action per endpoint (``can_trigger_dag``...) on one resource (``REST API Plugin``). Admin gets all;
-``read_roles`` get the read-only endpoints, ``write_roles`` get every endpoint. Idempotent.
+``read_roles`` get the read-only endpoints, ``write_roles`` get every endpoint. Idempotent. Endpoints in
+``disabled_endpoints`` get no permission (one made before they were disabled stays, unused).
 
 Deploying a file that defines a new DAG needs create access on it (``can_create`` on ``DAGs``, or on
 ``DAG:<id>``), which Airflow's FAB roles do not have: Admin and the ``write_roles`` get it here.
@@ -27,15 +28,22 @@ CREATE_DAGS = ("can_create", "DAGs")  # airflow.security.permissions: ACTION_CAN
 def sync(security_manager) -> None:
     permissions = {
         endpoint.name: security_manager.create_permission(endpoint.permission, registry.RESOURCE)
-        for endpoint in registry.ENDPOINTS
+        for endpoint in registry.enabled()
     }
     menu = security_manager.create_permission(MENU_ACCESS, MENU_ITEM)
     create_dags = security_manager.create_permission(*CREATE_DAGS)
-    grants = {"Admin": list(registry.BY_NAME)}
+    unknown = config.disabled_endpoints() - registry.BY_NAME.keys()
+    if unknown:
+        log.warning(
+            "REST API plugin: [rest_api_plugin] disabled_endpoints names unknown endpoints: %s",
+            ", ".join(sorted(unknown)),
+        )
+    every = list(permissions)
+    grants = {"Admin": every}
     for role_name in config.read_roles():
-        grants.setdefault(role_name, []).extend(e.name for e in registry.ENDPOINTS if e.read_only)
+        grants.setdefault(role_name, []).extend(e.name for e in registry.enabled() if not e.may_change_state)
     for role_name in config.write_roles():
-        grants.setdefault(role_name, []).extend(registry.BY_NAME)
+        grants.setdefault(role_name, []).extend(every)
     writers = {"Admin", *config.write_roles()}
     for role_name, names in grants.items():
         role = security_manager.find_role(role_name)
@@ -56,8 +64,9 @@ def sync_with_auth_manager() -> None:
 
     manager = security.auth_manager()
     if not security.has_permissions(manager):
-        log.info("REST API plugin: %s keeps no per-role permissions; state changes are for admins",
-                 type(manager).__name__)
+        log.info(
+            "REST API plugin: %s keeps no per-role permissions; state changes are for admins", type(manager).__name__
+        )
         return
     with manager.flask_app.app_context():
         sync(manager.security_manager)

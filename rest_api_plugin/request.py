@@ -35,6 +35,9 @@ class ApiRequest:
     read_body: Callable[[], bytes]
     # the Airflow user behind a session cookie or an Authorization header, or None
     find_user: Callable[[], Optional["Identity"]]
+    # every value the client sent for a header, named in any letter case, "_" and "-" read alike (a WSGI server
+    # gives one value, joined with "," when the header came several times; an ASGI server each one)
+    header_values: Callable[[str], list[str]]
     # for a session caller: why its CSRF proof does not hold, or None when it does
     session_csrf_error: Callable[[], Optional[str]] = field(default=lambda: "no CSRF check for this front end")
     api_name: Optional[str] = None  # when the URL names the endpoint (/api/v1.0/NAME)

@@ -13,6 +13,11 @@ the plugin replaces).
     .venv/bin/python scripts/benchmark.py --runs 100 --cli-runs 5
     .venv/bin/python scripts/benchmark.py --no-cli         # in-process only, a few seconds
     .venv/bin/python scripts/benchmark.py --profile list_dags --profile-api   # cProfile one endpoint
+    .venv/bin/python scripts/benchmark.py --concurrent     # trigger throughput under load (PostgreSQL)
+
+``--concurrent`` measures something else: a real server (2 workers) on PostgreSQL (a fresh database, or
+``--database URL``), 8 clients each triggering one DAG 25 times (own run_id, no logical date) through the
+plugin and through the stable API in turn: runs landed and triggers per second (scripts/concurrent_load.py).
 
 Not a test: it prints figures. Medians, in milliseconds.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import shutil
 import statistics
@@ -28,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import json
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -39,6 +44,29 @@ sys.path.insert(0, str(ROOT))  # tests.airflow_line, tests.airflow3_client: the 
 AIRFLOW_3 = int(version("apache-airflow").split(".", 1)[0]) >= 3
 STABLE = "/api/v2" if AIRFLOW_3 else "/api/v1"
 HOME = Path(tempfile.mkdtemp(prefix="rest-api-plugin-bench-"))
+CONCURRENT = "--concurrent" in sys.argv
+PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+PG_DATABASE = f"rest_api_plugin_bench_{os.getpid()}"
+
+
+def database_url() -> str:
+    """--database URL if given; --concurrent: a fresh PostgreSQL database; else SQLite in HOME."""
+    if "--database" in sys.argv:
+        return sys.argv[sys.argv.index("--database") + 1]
+    if CONCURRENT:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from pg_database import main as pg_database
+
+        if pg_database("create", PG_SERVER, PG_DATABASE) != 0:
+            raise SystemExit(f"--concurrent needs PostgreSQL at {PG_SERVER} (or --database URL)")
+        return f"{PG_SERVER}/{PG_DATABASE}"
+    return f"sqlite:///{HOME / 'airflow.db'}"
+
+
+DATABASE = database_url()
+DATABASE_NAME = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL"}.get(
+    DATABASE.split(":", 1)[0].split("+")[0], DATABASE.split(":", 1)[0]
+)
 TOKEN = "bench-token"
 PASSWORD = "bench-password"
 RUN_ID = "bench_run"
@@ -50,7 +78,7 @@ for name in [n for n in os.environ if n.startswith("AIRFLOW")]:
 os.environ.update(
     {
         "AIRFLOW_HOME": str(HOME),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": DATABASE,
         "AIRFLOW__CORE__DAGS_FOLDER": str(HOME / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -104,42 +132,90 @@ class Case:
 
 
 CASES = [
-    Case("version", lambda: {"api": "version"}, lambda: ("GET", f"{STABLE}/version", None), lambda: ["version"],
-         stable_authenticates=False),
-    Case("list_dags", lambda: {"api": "list_dags"}, lambda: ("GET", f"{STABLE}/dags", None),
-         lambda: ["dags", "list"], stable_pages=True),
-    Case("list_tasks", lambda: {"api": "list_tasks", "dag_id": "sample_dag"},
-         lambda: ("GET", f"{STABLE}/dags/sample_dag/tasks", None), lambda: ["tasks", "list", "sample_dag"]),
-    Case("dag_state", lambda: {"api": "dag_state", "dag_id": "sample_dag", "execution_date": RUN_DATE},
-         lambda: ("GET", f"{STABLE}/dags/sample_dag/dagRuns/{RUN_ID}", None),
-         lambda: ["dags", "state", "sample_dag", RUN_DATE]),
-    Case("task_state",
-         lambda: {"api": "task_state", "dag_id": "sample_dag", "task_id": "extract", "execution_date": RUN_DATE},
-         lambda: ("GET", f"{STABLE}/dags/sample_dag/dagRuns/{RUN_ID}/taskInstances/extract", None),
-         lambda: ["tasks", "state", "sample_dag", "extract", RUN_DATE]),
-    # microseconds kept: the calls come faster than one a second (a generated date loses them by default)
-    Case("trigger_dag", lambda: {"api": "trigger_dag", "dag_id": "sample_dag", "run_id": Counter.next("plugin"),
-                                 "replace_microseconds": "false"},
-         lambda: ("POST", f"{STABLE}/dags/sample_dag/dagRuns", {"dag_run_id": Counter.next("stable"),
-                                                                 **({"logical_date": None} if AIRFLOW_3 else {})}),
-         lambda: ["dags", "trigger", "--run-id", Counter.next("cli"), "sample_dag"]),
-    Case("pause", lambda: {"api": "pause", "dag_id": "other_dag"},
-         lambda: ("PATCH", f"{STABLE}/dags/other_dag?update_mask=is_paused", {"is_paused": True}),
-         lambda: ["dags", "pause", "other_dag"]),
-    Case("unpause", lambda: {"api": "unpause", "dag_id": "other_dag"},
-         lambda: ("PATCH", f"{STABLE}/dags/other_dag?update_mask=is_paused", {"is_paused": False}),
-         lambda: ["dags", "unpause", "other_dag"]),
-    Case("pool get", lambda: {"api": "pool", "get": "default_pool"},
-         lambda: ("GET", f"{STABLE}/pools/default_pool", None), lambda: ["pools", "get", "default_pool"]),
+    Case(
+        "version",
+        lambda: {"api": "version"},
+        lambda: ("GET", f"{STABLE}/version", None),
+        lambda: ["version"],
+        stable_authenticates=False,
+    ),
+    Case(
+        "list_dags",
+        lambda: {"api": "list_dags"},
+        lambda: ("GET", f"{STABLE}/dags", None),
+        lambda: ["dags", "list"],
+        stable_pages=True,
+    ),
+    Case(
+        "list_tasks",
+        lambda: {"api": "list_tasks", "dag_id": "sample_dag"},
+        lambda: ("GET", f"{STABLE}/dags/sample_dag/tasks", None),
+        lambda: ["tasks", "list", "sample_dag"],
+    ),
+    Case(
+        "dag_state",
+        lambda: {"api": "dag_state", "dag_id": "sample_dag", "execution_date": RUN_DATE},
+        lambda: ("GET", f"{STABLE}/dags/sample_dag/dagRuns/{RUN_ID}", None),
+        lambda: ["dags", "state", "sample_dag", RUN_DATE],
+    ),
+    Case(
+        "task_state",
+        lambda: {"api": "task_state", "dag_id": "sample_dag", "task_id": "extract", "execution_date": RUN_DATE},
+        lambda: ("GET", f"{STABLE}/dags/sample_dag/dagRuns/{RUN_ID}/taskInstances/extract", None),
+        lambda: ["tasks", "state", "sample_dag", "extract", RUN_DATE],
+    ),
+    # several a second: the first of each second gets the whole second, the others the exact time
+    Case(
+        "trigger_dag",
+        lambda: {"api": "trigger_dag", "dag_id": "sample_dag", "run_id": Counter.next("plugin")},
+        lambda: (
+            "POST",
+            f"{STABLE}/dags/sample_dag/dagRuns",
+            {"dag_run_id": Counter.next("stable"), **({"logical_date": None} if AIRFLOW_3 else {})},
+        ),
+        lambda: ["dags", "trigger", "--run-id", Counter.next("cli"), "sample_dag"],
+    ),
+    Case(
+        "pause",
+        lambda: {"api": "pause", "dag_id": "other_dag"},
+        lambda: ("PATCH", f"{STABLE}/dags/other_dag?update_mask=is_paused", {"is_paused": True}),
+        lambda: ["dags", "pause", "other_dag"],
+    ),
+    Case(
+        "unpause",
+        lambda: {"api": "unpause", "dag_id": "other_dag"},
+        lambda: ("PATCH", f"{STABLE}/dags/other_dag?update_mask=is_paused", {"is_paused": False}),
+        lambda: ["dags", "unpause", "other_dag"],
+    ),
+    Case(
+        "pool get",
+        lambda: {"api": "pool", "get": "default_pool"},
+        lambda: ("GET", f"{STABLE}/pools/default_pool", None),
+        lambda: ["pools", "get", "default_pool"],
+    ),
     Case("pool list", lambda: {"api": "pool"}, lambda: ("GET", f"{STABLE}/pools", None), lambda: ["pools", "list"]),
-    Case("variables get", lambda: {"api": "variables", "get": "bench_var"},
-         lambda: ("GET", f"{STABLE}/variables/bench_var", None), lambda: ["variables", "get", "bench_var"]),
-    Case("variables set", lambda: {"api": "variables", "cmd": "set", "key": "bench_var", "value": "v2"},
-         lambda: ("PATCH", f"{STABLE}/variables/bench_var", {"key": "bench_var", "value": "v2"}) if AIRFLOW_3
-         else ("POST", f"{STABLE}/variables", {"key": "bench_var", "value": "v2"}),
-         lambda: ["variables", "set", "bench_var", "v2"]),
-    Case("connections list", lambda: {"api": "connections"}, lambda: ("GET", f"{STABLE}/connections", None),
-         lambda: ["connections", "list"]),
+    Case(
+        "variables get",
+        lambda: {"api": "variables", "get": "bench_var"},
+        lambda: ("GET", f"{STABLE}/variables/bench_var", None),
+        lambda: ["variables", "get", "bench_var"],
+    ),
+    Case(
+        "variables set",
+        lambda: {"api": "variables", "cmd": "set", "key": "bench_var", "value": "v2"},
+        lambda: (
+            ("PATCH", f"{STABLE}/variables/bench_var", {"key": "bench_var", "value": "v2"})
+            if AIRFLOW_3
+            else ("POST", f"{STABLE}/variables", {"key": "bench_var", "value": "v2"})
+        ),
+        lambda: ["variables", "set", "bench_var", "v2"],
+    ),
+    Case(
+        "connections list",
+        lambda: {"api": "connections"},
+        lambda: ("GET", f"{STABLE}/connections", None),
+        lambda: ["connections", "list"],
+    ),
 ]
 
 
@@ -227,13 +303,19 @@ def stable_listing(client, request: tuple):
 def stable_call(client, request: tuple):
     method, path, body = request
     if AIRFLOW_3:
-        answer = client.open(path, method=method, data=None if body is None else json.dumps(body),
-                             headers=USER_AUTH, content_type="application/json")
+        answer = client.open(
+            path,
+            method=method,
+            data=None if body is None else json.dumps(body),
+            headers=USER_AUTH,
+            content_type="application/json",
+        )
     else:
         answer = client.open(path, method=method, json=body, headers=USER_AUTH)
     if answer.status_code not in (200, 201):
-        raise SystemExit(f"stable API {method} {path}: HTTP {answer.status_code}: "
-                         f"{answer.get_data(as_text=True)[:500]}")
+        raise SystemExit(
+            f"stable API {method} {path}: HTTP {answer.status_code}: {answer.get_data(as_text=True)[:500]}"
+        )
     return answer.get_json()
 
 
@@ -302,16 +384,45 @@ def main() -> int:
     parser.add_argument("--cli-runs", type=int, default=3, help="timed CLI runs per endpoint (default 3)")
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI column")
     parser.add_argument("--only", action="append", help="benchmark only this endpoint (repeatable)")
-    parser.add_argument("--scale", type=int, default=0, metavar="N",
-                        help="N more DAGs (one generated file), e.g. --scale 500 --only list_dags")
-    parser.add_argument("--real-hash", action="store_true",
-                        help="keep the admin's real password hash (its ~100 ms check then dominates basic auth)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N more DAGs (one generated file), e.g. --scale 500 --only list_dags",
+    )
+    parser.add_argument(
+        "--real-hash",
+        action="store_true",
+        help="keep the admin's real password hash (its ~100 ms check then dominates basic auth)",
+    )
     parser.add_argument("--profile", metavar="ENDPOINT", help="cProfile the plugin on one endpoint and exit")
     parser.add_argument("--profile-api", action="store_true", help="with --profile: the stable API too")
+    parser.add_argument(
+        "--concurrent",
+        action="store_true",
+        help="trigger throughput of a real server under 8 concurrent clients (PostgreSQL)",
+    )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="the metadata database (default: SQLite; --concurrent: a fresh PostgreSQL database)",
+    )
     opts = parser.parse_args()
+    if opts.concurrent:
+        import concurrent_load
+
+        try:
+            return concurrent_load.main(sys.modules[__name__])
+        finally:
+            shutil.rmtree(HOME, ignore_errors=True)
+            if DATABASE.endswith(f"/{PG_DATABASE}"):
+                from pg_database import main as pg_database
+
+                pg_database("drop", PG_SERVER, PG_DATABASE)
 
     cases = [c for c in CASES if not opts.only or c.name in opts.only]
-    print(f"setting up {HOME} (SQLite, tests/dags, user admin) ...", flush=True)
+    print(f"setting up {HOME} ({DATABASE_NAME}, tests/dags, user admin) ...", flush=True)
     try:
         app = setup(opts.scale)
         if opts.profile:
@@ -320,11 +431,17 @@ def main() -> int:
             return 0
         client = new_client(app)
         for case in cases:
-            case.results.update(timed_together({
-                "plugin": lambda: plugin_call(client, case.plugin()),
-                "token": lambda: plugin_call(client, case.plugin(), {"rest_api_plugin_http_token": TOKEN}),
-                "stable": lambda: (stable_listing if case.stable_pages else stable_call)(client, case.stable()),
-            }, opts.runs, 3))
+            case.results.update(
+                timed_together(
+                    {
+                        "plugin": lambda: plugin_call(client, case.plugin()),
+                        "token": lambda: plugin_call(client, case.plugin(), {"rest_api_plugin_http_token": TOKEN}),
+                        "stable": lambda: (stable_listing if case.stable_pages else stable_call)(client, case.stable()),
+                    },
+                    opts.runs,
+                    3,
+                )
+            )
             if not opts.no_cli:
                 case.results["cli"] = timed(lambda: cli_call(case.cli()), opts.cli_runs, 0)
             print(f"  {case.name:<17} done", file=sys.stderr, flush=True)
@@ -335,40 +452,58 @@ def main() -> int:
 
     if opts.scale:
         print(f"\n{opts.scale + 2} DAGs: the 2 sample DAGs and {opts.scale} generated ones (tags, one task each).")
-    print(f"\nAirflow {__version__}, Python {sys.version.split()[0]}, SQLite, {os.cpu_count()} CPUs; medians in ms "
-          f"(in-process: {opts.runs} calls; CLI: {0 if opts.no_cli else opts.cli_runs} runs).")
+    print(
+        f"\nAirflow {__version__}, Python {sys.version.split()[0]}, {DATABASE_NAME}, {os.cpu_count()} CPUs; "
+        "medians in ms "
+        f"(in-process: {opts.runs} calls; CLI: {0 if opts.no_cli else opts.cli_runs} runs)."
+    )
     if AIRFLOW_3:
-        print("plugin = a JWT of admin (POST /auth/token; token = the legacy token header), stable = /api/v2 with "
-              "the same JWT.")
+        print(
+            "plugin = a JWT of admin (POST /auth/token; token = the legacy token header), stable = /api/v2 with "
+            "the same JWT."
+        )
     else:
         print("plugin = basic auth as admin (token = the legacy token header), stable = /api/v1 with the same user.")
-        print(f"password check per basic-auth request: {hash_cost():.0f} ms with Werkzeug's default hash, "
-              + ("included below (--real-hash)." if REAL_HASH
-                 else "left out below (a 1-iteration hash; --real-hash keeps it)."))
+        print(
+            f"password check per basic-auth request: {hash_cost():.0f} ms with Werkzeug's default hash, "
+            + (
+                "included below (--real-hash)."
+                if REAL_HASH
+                else "left out below (a 1-iteration hash; --real-hash keeps it)."
+            )
+        )
     print()
-    head = f"{'endpoint':<17} {'plugin':>8} {'token':>8} {'stable':>8} {'CLI':>9} {'CLI/plugin':>11} {'stable/plugin':>14}"
+    head = (
+        f"{'endpoint':<17} {'plugin':>8} {'token':>8} {'stable':>8} {'CLI':>9} {'CLI/plugin':>11} {'stable/plugin':>14}"
+    )
     print(head)
     print("-" * len(head))
     for c in cases:
         r = c.results
         cli = f"{r['cli']:9.0f}" if "cli" in r else f"{'-':>9}"
-        print(f"{c.name:<17} {r['plugin']:8.1f} {r['token']:8.1f} {r['stable']:8.1f} {cli} "
-              f"{ratio(r.get('cli'), r['plugin']):>11} {ratio(r['stable'], r['plugin']):>14}")
+        print(
+            f"{c.name:<17} {r['plugin']:8.1f} {r['token']:8.1f} {r['stable']:8.1f} {cli} "
+            f"{ratio(r.get('cli'), r['plugin']):>11} {ratio(r['stable'], r['plugin']):>14}"
+        )
     print("-" * len(head))
     plugin = [c.results["plugin"] for c in cases]
     compared = [c for c in cases if c.stable_authenticates]
     stable_ratios = [c.results["stable"] / c.results["plugin"] for c in compared]
     slower = [c.name for c in compared if c.results["plugin"] > c.results["stable"]]
     skipped = [c.name for c in cases if not c.stable_authenticates]
-    summary = (f"summary: plugin median of medians {statistics.median(plugin):.1f} ms; "
-               f"stable/plugin geometric mean {statistics.geometric_mean(stable_ratios):.2f}x "
-               f"(plugin slower on: {', '.join(slower) or 'none'}"
-               + (f"; not compared: {', '.join(skipped)}, whose stable endpoint skips authentication" if skipped else "")
-               + ")")
+    summary = (
+        f"summary: plugin median of medians {statistics.median(plugin):.1f} ms; "
+        f"stable/plugin geometric mean {statistics.geometric_mean(stable_ratios):.2f}x "
+        f"(plugin slower on: {', '.join(slower) or 'none'}"
+        + (f"; not compared: {', '.join(skipped)}, whose stable endpoint skips authentication" if skipped else "")
+        + ")"
+    )
     if not opts.no_cli:
         cli_ratios = [c.results["cli"] / c.results["plugin"] for c in cases]
-        summary += (f"; CLI/plugin geometric mean {statistics.geometric_mean(cli_ratios):.0f}x, "
-                    f"lowest {min(cli_ratios):.0f}x ({cases[cli_ratios.index(min(cli_ratios))].name})")
+        summary += (
+            f"; CLI/plugin geometric mean {statistics.geometric_mean(cli_ratios):.0f}x, "
+            f"lowest {min(cli_ratios):.0f}x ({cases[cli_ratios.index(min(cli_ratios))].name})"
+        )
     print(summary)
     return 0
 

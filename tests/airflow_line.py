@@ -56,7 +56,6 @@ def trigger(dag_id: str, run_id: str | None = None, logical_date=None):
     return trigger_dag(dag_id, run_id=run_id, logical_date=logical_date, triggered_by=DagRunTriggeredByType.TEST)
 
 
-
 def reread_sensitive_names() -> None:
     """Make the secrets masker read [core] sensitive_var_conn_names again (each line caches it its own way)."""
     if AIRFLOW_3:

@@ -1,75 +1,33 @@
-"""A real Airflow for the tests: its own AIRFLOW_HOME, a real metadata database, real DAG files,
-Airflow's own app factory and real users in real roles.
+"""The fixtures of every test: a real Airflow of the tests' own (AIRFLOW_HOME, a real metadata database, real
+DAG files), Airflow's own app factory and real users in real roles; a fresh metadata state for every test.
 
-The database is SQLite in a temporary folder unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is set
-(scripts/run-tests sets it to a fresh PostgreSQL database for the second pass).
-Environment variables are set here, before Airflow is first imported.
+The environment Airflow reads is prepared once when pytest starts (``pytest_configure``), before any test
+module imports Airflow; what tests import lives in tests/helpers.py, never here.
 """
 
 from __future__ import annotations
 
-import base64
-import os
 import re
 import shutil
-import socket
-import sys
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from tests.airflow_line import AIRFLOW_3, sync_dag_files
-
-TESTS = Path(__file__).parent
-AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="rest-api-plugin-tests-"))
-DAGS_FOLDER = AIRFLOW_HOME / "dags"
-shutil.copytree(TESTS / "dags", DAGS_FOLDER)
-
-TOKEN = "test-token-3f9a"
-PASSWORD = "password-for-tests"
-
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(AIRFLOW_HOME),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__CORE__FERNET_KEY": "x5cZ6Yx0ALzTZ9GT4LqXJvQ9E0hQ1Lxp3OZQ_3gtBXg=",
-        "AIRFLOW__WEBSERVER__SECRET_KEY": "rest-api-plugin-tests",
-        "AIRFLOW__WEBSERVER__AUTH_RATE_LIMITED": "False",
-        "AIRFLOW__REST_API_PLUGIN__REST_API_PLUGIN_EXPECTED_HTTP_TOKEN": TOKEN,
-        "AIRFLOW__REST_API_PLUGIN__READ_ROLES": "Viewer,User",
-        "AIRFLOW__REST_API_PLUGIN__WRITE_ROLES": "Op",
-        "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,"
-        "airflow.providers.fab.auth_manager.api.auth.backend.session",
-    }
+from tests.helpers import (
+    AIRFLOW_HOME,
+    DAGS_FOLDER,
+    MARKER,
+    PASSWORD,
+    auth_headers,
+    create_users,
+    kill_jobs_left_running,
+    prepare_environment,
+    python_program,
 )
-if AIRFLOW_3:  # the FAB auth manager (roles and per-endpoint permissions), its JWTs, no login rate limit
-    os.environ.update(
-        {
-            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "rest-api-plugin-tests-jwt-secret-" + "0123456789abcdef" * 4,
-            "AIRFLOW__API__SECRET_KEY": "rest-api-plugin-tests",
-            "AIRFLOW__FAB__AUTH_RATE_LIMITED": "False",
-        }
-    )
-os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# A log server the tests start (serve_logs, a scheduler, a DAG processor) binds a port of its own, not 8793:
-# scripts/run-tests runs two Airflow lines side by side.
-os.environ["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(_free_port())
-
-# username -> role; "noperm" has a role with no permission at all, "limited" reaches sample_dag only.
-USERS = {"admin": "Admin", "op": "Op", "user": "User", "viewer": "Viewer", "noperm": "NoPerm", "limited": "Limited"}
+def pytest_configure(config):
+    prepare_environment()
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +37,7 @@ def airflow_db():
     db.resetdb()
     sync_dag_files(DAGS_FOLDER)
     yield
+    kill_jobs_left_running()
     shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 
 
@@ -91,91 +50,15 @@ def app(airflow_db):
 
         airflow_app = Airflow3App()
         with airflow_app.security_manager() as sm:
-            _create_users(sm)
+            create_users(sm)
         yield airflow_app
         airflow_app.close()
         return
     from airflow.www.app import create_app
 
     flask_app = create_app(testing=True)
-    _create_users(flask_app.appbuilder.sm)
+    create_users(flask_app.appbuilder.sm)
     yield flask_app
-
-
-@contextmanager
-def security_manager(app):
-    """FAB's security manager (roles, users, permissions), where each line lets it be used."""
-    if AIRFLOW_3:
-        with app.security_manager() as sm:
-            yield sm
-    else:
-        with app.app_context():
-            yield app.appbuilder.sm
-
-
-@contextmanager
-def identity_of(app, headers: dict):
-    """Who ``security.authenticate`` finds behind these headers, the request built as this line's front end
-    builds it (kept open: Airflow 2's auth manager reads the request context)."""
-    from rest_api_plugin import security
-
-    if AIRFLOW_3:
-        import asyncio
-        from concurrent.futures import ThreadPoolExecutor
-
-        from starlette.requests import Request
-
-        from rest_api_plugin.fastapi_adapter import api_request
-
-        async def receive():
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        scope = {"type": "http", "method": "GET", "path": "/admin/rest_api/api", "query_string": b"",
-                 "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()]}
-        with ThreadPoolExecutor(1) as thread:  # a loop of its own: the tests' thread may run one already
-            request = thread.submit(asyncio.run, api_request(Request(scope, receive))).result()
-        with security_manager(app):
-            yield security.authenticate(request)
-        return
-    from flask import request
-
-    from rest_api_plugin.flask_adapter import api_request
-
-    with app.test_request_context("/admin/rest_api/api", headers=headers):
-        yield security.authenticate(api_request(request))
-
-
-def _create_users(sm) -> None:
-    from rest_api_plugin import registry
-
-    sm.sync_roles()
-    sm.add_role("NoPerm")
-    limited = sm.add_role("Limited")
-    for action, resource in [
-        ("can_read", "DAG:sample_dag"), ("can_edit", "DAG:sample_dag"), ("can_create", "DAG Runs"),
-        ("can_read", "DAG Runs"), ("can_read", "Task Instances"), ("can_read", "Website"),
-        *((endpoint.permission, registry.RESOURCE) for endpoint in registry.ENDPOINTS),
-    ]:
-        sm.add_permission_to_role(limited, sm.create_permission(action, resource))
-    for username, role in USERS.items():
-        if sm.find_user(username=username) is None:
-            sm.add_user(username, username, "Test", f"{username}@example.com", sm.find_role(role), PASSWORD)
-
-
-def basic_auth(username: str) -> dict:
-    raw = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
-    return {"Authorization": f"Basic {raw}"}
-
-
-def auth_headers(who: str) -> dict:
-    """Headers for one caller: "token", "wrong_token", "anonymous" or a username (basic auth)."""
-    if who == "token":
-        return {"rest_api_plugin_http_token": TOKEN}
-    if who == "wrong_token":
-        return {"rest_api_plugin_http_token": "not-the-token"}
-    if who == "anonymous":
-        return {}
-    return basic_auth(who)
 
 
 @pytest.fixture
@@ -248,18 +131,22 @@ def clean_db(request):
     yield
 
 
-def python_program(code: str):
-    """``python -c code`` as a job's program: the job machinery under test, without the airflow allowlist."""
-    from rest_api_plugin import cli
+@pytest.fixture
+def no_job_running(app):
+    """For a test of ``max_jobs``, which counts every running job: none left by an earlier test, which could end
+    during the test and make room for one more start (seen once in a full run: two started at a cap of one)."""
+    from rest_api_plugin.processes import jobs
 
-    return cli.Program(argv=[sys.executable, "-c", code], display=f"python -c {code!r}")
+    kill_jobs_left_running()
+    assert jobs.running_records() == []
 
 
 @pytest.fixture
 def python_job(app):
     """start(code, by="tests", dag_id=None) runs ``python -c code`` as a job started by user ``by`` (or by the
     token, ``by="token"``), about DAG ``dag_id``. Whatever the test does, none is left running."""
-    from rest_api_plugin import jobs
+    from rest_api_plugin.errors import Conflict
+    from rest_api_plugin.processes import jobs
     from rest_api_plugin.security import Identity
 
     started = []
@@ -274,19 +161,18 @@ def python_job(app):
     for job_id in started:
         record = jobs.load(job_id)
         if jobs.describe(record)["state"] == "running":
-            jobs.stop(record, requested_by="tests")
+            try:
+                jobs.stop(record, requested_by="tests")
+            except Conflict:  # it ended between the look and the stop
+                pass
 
 
-# Modules whose tests exercise what no database changes: one pass (SQLite) runs them, the PostgreSQL passes
-# leave them out (scripts/run-tests: -m "not same_on_every_database").
-SAME_ON_EVERY_DATABASE = {
-    "tests/e2e/test_browser.py", "tests/e2e/test_fuzzing.py", "tests/e2e/test_request_limits.py",
-    "tests/e2e/test_token_header_gunicorn.py", "tests/test_hostile_requests.py", "tests/test_page.py",
-    "tests/test_docs.py", "tests/test_packaging.py", "tests/test_gunicorn_headers.py", "tests/test_envelope.py",
-}
+@pytest.fixture
+def no_marker():
+    """Fails the test if a hostile argument ran a command (it would create MARKER)."""
+    import os
 
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.nodeid.split("::", 1)[0] in SAME_ON_EVERY_DATABASE:
-            item.add_marker(pytest.mark.same_on_every_database)
+    if os.path.exists(MARKER):
+        os.unlink(MARKER)
+    yield
+    assert not os.path.exists(MARKER), "a hostile argument ran a command"

@@ -32,8 +32,11 @@ class ArgumentsSchema(Schema):
     def masks(cls) -> dict[str, dict]:
         """How the arguments that hold secrets are shown (rest_api_plugin.masking.mask_arguments): their
         fields' ``mask`` (and ``when_sensitive``) metadata, by argument name."""
-        return {field.data_key or name: dict(field.metadata) for name, field in cls._declared_fields.items()
-                if "mask" in field.metadata}
+        return {
+            field.data_key or name: dict(field.metadata)
+            for name, field in cls._declared_fields.items()
+            if "mask" in field.metadata
+        }
 
 
 class WithLogicalDate(ArgumentsSchema):
@@ -65,8 +68,11 @@ class WithAction(ArgumentsSchema):
 
     def action_of(self, data: dict) -> str:
         attribute = {field.data_key or name: name for name, field in self.fields.items()}
-        flagged = [action for action in self.ACTIONS
-                   if action in attribute and data.get(attribute[action]) not in (None, False)]
+        flagged = [
+            action
+            for action in self.ACTIONS
+            if action in attribute and data.get(attribute[action]) not in (None, False)
+        ]
         if len(flagged) > 1:
             raise ValidationError(f"Choose one action, not {', '.join(flagged)}.", "_schema")
         cmd = data.get("cmd")
@@ -88,20 +94,32 @@ class IgnoresLegacyArguments(ArgumentsSchema):
     """Accepts arguments the original plugin had that mean nothing on Airflow 2, and lists them.
 
     A subclass names its ignored fields in ``IGNORED``; the ones given end up in ``args["ignored"]``.
-    ``IGNORED_ON_AIRFLOW_3`` names those ignored on Airflow 3 only (their help says so: the docs are the same
-    for both lines); ``AIRFLOW_3_ONLY`` those refused (400) on Airflow 2.
+
+    The contract is one document for both lines; where a line differs, a subclass declares it here, and only
+    this class reads which line runs: ``IGNORED_ON_AIRFLOW_3`` names arguments ignored on Airflow 3 only (their
+    help says so), ``REFUSED_ON_AIRFLOW_3`` those refused (400) there when set, with why (ignoring them would
+    change what runs), ``AIRFLOW_3_ONLY`` those refused (400) on Airflow 2.
     """
 
     IGNORED: tuple[str, ...] = ()
     IGNORED_ON_AIRFLOW_3: tuple[str, ...] = ()
+    REFUSED_ON_AIRFLOW_3: dict[str, str] = {}
     AIRFLOW_3_ONLY: tuple[str, ...] = ()
 
     @validates_schema
-    def no_airflow_3_only_argument_on_airflow_2(self, data, **kwargs):
-        if not AIRFLOW_3:
-            given = [name for name in self.AIRFLOW_3_ONLY if data.get(name) is not None]
-            if given:
-                raise ValidationError({name: [f"{name} exists on Airflow 3 only."] for name in given})
+    def only_what_this_line_has(self, data, **kwargs):
+        if AIRFLOW_3:
+            refused = {
+                name: [why] for name, why in self.REFUSED_ON_AIRFLOW_3.items() if data.get(name) not in (None, False)
+            }
+        else:
+            refused = {
+                name: [f"{name} exists on Airflow 3 only."]
+                for name in self.AIRFLOW_3_ONLY
+                if data.get(name) is not None
+            }
+        if refused:
+            raise ValidationError(refused)
 
     @post_load
     def collect_ignored(self, data, **kwargs):
@@ -119,3 +137,20 @@ class Waits(ArgumentsSchema):
 
     wait = Flag(load_default=False)
     timeout = fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_WAIT_SECONDS))
+
+
+class DryRun(ArgumentsSchema):
+    """``dry_run`` (the original README) or ``dryrun``: only render the templates, run nothing."""
+
+    dry_run = Flag()
+    dryrun = Flag()
+
+    @post_load
+    def merge_dry_run(self, data, **kwargs):
+        data["dry_run"] = bool(data.pop("dry_run", False) or data.pop("dryrun", False))
+        return data
+
+
+def check_date_order(data: dict) -> None:
+    if data.get("start_date") and data.get("end_date") and data["start_date"] > data["end_date"]:
+        raise ValidationError("start_date is after end_date.", "end_date")

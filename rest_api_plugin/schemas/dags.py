@@ -1,11 +1,12 @@
-"""Arguments of the DAG endpoints."""
+"""Arguments of the DAG endpoints: list_dags, list_tasks, pause and unpause; dag_details, next_execution,
+list_import_errors and show_dag."""
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, validates_schema
+from marshmallow import fields, validate
 
-from rest_api_plugin.schemas.base import ArgumentsSchema, WithLogicalDate
-from rest_api_plugin.schemas.fields import BoundedInteger, Flag, JsonObject, Key, PathText, RunId
+from rest_api_plugin.schemas.base import ArgumentsSchema
+from rest_api_plugin.schemas.fields import BoundedInteger, Flag, Key, PathText
 
 REQUIRED_DAG_ID = {"required": "dag_id is required."}
 
@@ -13,26 +14,6 @@ REQUIRED_DAG_ID = {"required": "dag_id is required."}
 class DagSchema(ArgumentsSchema):
     dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
     subdir = PathText(500)  # accepted for old clients; DAGs are read from the database
-
-
-class TriggerDagSchema(WithLogicalDate):
-    dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
-    run_id = RunId()
-    conf = JsonObject()
-    replace_microseconds = Flag()  # unset: drop them from a generated date only
-    subdir = PathText(500)
-
-
-class DagStateSchema(WithLogicalDate):
-    dag_id = Key("dag_id", required=True, error_messages=REQUIRED_DAG_ID)
-    run_id = RunId()
-    subdir = PathText(500)
-
-    @validates_schema
-    def run_is_named(self, data, **kwargs):
-        named = [k for k in ("run_id", "execution_date", "exec_date", "logical_date") if k in data]
-        if not named:
-            raise ValidationError("execution_date (or run_id) is required.", "execution_date")
 
 
 class ListDagsSchema(ArgumentsSchema):
@@ -47,6 +28,22 @@ class ListTasksSchema(DagSchema):
     tree = Flag(load_default=False)
 
 
-class TaskSchema(DagStateSchema):
-    task_id = Key("task_id", required=True, error_messages={"required": "task_id is required."})
-    map_index = BoundedInteger(-1, load_default=-1)
+class NextExecutionSchema(DagSchema):
+    num_executions = BoundedInteger(1, 1000, load_default=1)
+
+
+class ListImportErrorsSchema(ArgumentsSchema):
+    subdir = PathText(500)  # accepted as `dags list-import-errors --subdir` has it; errors are read from the database
+
+
+# What show_dag answers: the DOT text only, or also the picture Graphviz's dot draws of it.
+GRAPH_FORMATS = ("dot", "svg")
+
+
+class ShowDagSchema(DagSchema):
+    format = fields.String(
+        load_default="dot",
+        validate=validate.OneOf(
+            GRAPH_FORMATS, error="format must be dot (the DOT text) or svg (the picture, drawn by Graphviz's dot)."
+        ),
+    )

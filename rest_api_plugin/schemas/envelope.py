@@ -25,17 +25,43 @@ class Timestamp(fields.Field):
         return format_datetime(moment, usegmt=True)
 
 
+class OutputStreams(Schema):
+    """``output`` of an endpoint the original plugin ran as a command, in the ``streams`` formats
+    (``rest_api_plugin.output`` builds it)."""
+
+    stdout = fields.String(required=True, metadata={"description": "What the command printed on stdout."})
+    stderr = fields.String(required=True, metadata={"description": "What it wrote to stderr; empty on success."})
+    stdin = fields.String(required=True, metadata={"description": "Always empty."})
+
+
 class EnvelopeSchema(Schema):
-    airflow_cmd = fields.String(allow_none=True)
-    arguments = fields.Dict()
-    post_arguments = fields.Dict()
-    call_time = Timestamp()
-    response_time = Timestamp()
-    output = fields.Raw()  # a string, or {"stdout", "stderr", "stdin"} (rest_api_plugin.output)
-    status = fields.String()
-    http_response_code = fields.Integer()
-    warning = fields.String()
-    data = fields.Raw(allow_none=True)
+    """Every answer, success or error: what is written, and what the OpenAPI document declares."""
+
+    airflow_cmd = fields.String(allow_none=True, metadata={"description": "The equivalent CLI call, for display."})
+    arguments = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": "The arguments received (query and form), secrets masked; only for an authenticated caller."
+        },
+    )
+    post_arguments = fields.Dict(keys=fields.String(), values=fields.String())
+    call_time = Timestamp(
+        required=True, metadata={"description": "RFC 1123 (default) or ISO 8601 ([rest_api_plugin] time_format)."}
+    )
+    response_time = Timestamp(required=True)
+    output = fields.Raw(
+        required=True,
+        metadata={
+            "description": "What the CLI prints: one string (text format, the plugin's own endpoints and every "
+            "error), or the command's streams (streams and streams_py3_bytes formats).",
+            "oneOf": [{"type": "string"}, {"$ref": "#/components/schemas/OutputStreams"}],
+        },
+    )
+    status = fields.String(required=True, metadata={"enum": ["OK", "ERROR"]})
+    http_response_code = fields.Integer(required=True)
+    warning = fields.String(metadata={"description": "Present when arguments were ignored."})
+    data = fields.Raw(allow_none=True, metadata={"description": "The structured result."})
 
     class Meta:
         ordered = True

@@ -47,9 +47,7 @@ class Key(fields.String):
         super().__init__(
             validate=[
                 validate.Length(min=1, max=250, error=f"The {what} must be 1 to 250 characters long."),
-                validate.Regexp(
-                    KEY_PATTERN, error=f"The {what} may only contain letters, digits, '_', '.' and '-'."
-                ),
+                validate.Regexp(KEY_PATTERN, error=f"The {what} may only contain letters, digits, '_', '.' and '-'."),
             ],
             **kwargs,
         )
@@ -64,8 +62,9 @@ class RunId(fields.String):
     the pattern of ids Airflow generates; at most 250 characters."""
 
     def __init__(self, **kwargs):
-        super().__init__(validate=validate.Length(min=1, max=250, error="The run_id must be 1 to 250 characters long."),
-                         **kwargs)
+        super().__init__(
+            validate=validate.Length(min=1, max=250, error="The run_id must be 1 to 250 characters long."), **kwargs
+        )
 
     def _deserialize(self, value, attr, data, **kwargs):
         from airflow.configuration import conf
@@ -90,7 +89,7 @@ class LogicalDate(fields.Field):
         try:
             parsed = timezone.parse(text)
         except Exception:
-            raise ValidationError(f"Not a valid date: {text!r}. Use ISO 8601, e.g. 2017-01-02T03:04:05.")
+            raise ValidationError(f"Not a valid date: {text!r}. Use ISO 8601, e.g. 2017-01-02T03:04:05.") from None
         if not hasattr(parsed, "tzinfo"):
             raise ValidationError(f"Not a date-time: {text!r}.")
         return parsed
@@ -122,7 +121,7 @@ def decode_json(text) -> object:
     try:
         return json.loads(text)
     except ValueError as err:
-        raise ValidationError(f"Not valid JSON: {err}.")
+        raise ValidationError(f"Not valid JSON: {err}.") from err
 
 
 class JsonObject(fields.Field):
@@ -133,7 +132,7 @@ class JsonObject(fields.Field):
             return value
         decoded = decode_json(value)
         if not isinstance(decoded, dict):
-            raise ValidationError("Must be a JSON object, e.g. {\"key\": \"value\"}.")
+            raise ValidationError('Must be a JSON object, e.g. {"key": "value"}.')
         return decoded
 
 
@@ -156,7 +155,7 @@ class PathText(Text):
     """A file or folder path: no control characters (a NUL byte makes every path function fail)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        from rest_api_plugin.dag_folder import CONTROL_CHARACTERS
+        from rest_api_plugin.dag_files.dag_folder import CONTROL_CHARACTERS
 
         text = super()._deserialize(value, attr, data, **kwargs)
         if CONTROL_CHARACTERS.search(text):
@@ -171,10 +170,10 @@ class DagFolderPath(PathText):
         super().__init__(1000, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        from rest_api_plugin.dag_folder import inside_dags_folder
+        from rest_api_plugin.dag_files.dag_folder import resolved_inside_dags_folder
 
         text = super()._deserialize(value, attr, data, **kwargs)
-        path = inside_dags_folder(text) if text.strip() and len(text) <= 1000 else None
+        path = resolved_inside_dags_folder(text) if text.strip() and len(text) <= 1000 else None
         if path is None:
             raise ValidationError("subdir must be a path inside the DAGs folder.")
         return str(path)
@@ -185,10 +184,27 @@ class WholeDagsFolder(DagFolderPath):
     every DAG whose file lies outside that part."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        from rest_api_plugin.dag_folder import dags_folder
+        from rest_api_plugin.dag_files.dag_folder import dags_folder
 
         path = super()._deserialize(value, attr, data, **kwargs)
         if path != str(dags_folder()):
-            raise ValidationError("The scheduler's subdir may only be the DAGs folder itself: a scheduler given a "
-                                  "part of it deactivates every DAG outside that part.")
+            raise ValidationError(
+                "The scheduler's subdir may only be the DAGs folder itself: a scheduler given a "
+                "part of it deactivates every DAG outside that part."
+            )
         return path
+
+
+class TaskRegex(Text):
+    """A Python regular expression over task ids."""
+
+    def __init__(self, **kwargs):
+        super().__init__(1000, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            re.compile(text)
+        except re.error as err:
+            raise ValidationError(f"Not a valid regular expression: {err}.") from err
+        return text

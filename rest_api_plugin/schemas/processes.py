@@ -45,12 +45,25 @@ class DagProcessorSchema(DaemonLegacy, Waits):
     """``airflow dag-processor``: on Airflow 2 the standalone DAG processor (``subdir``: only the DAGs folder
     itself, as for the scheduler), on Airflow 3 the one that parses every DAG bundle, or one (``bundle_name``)."""
 
-    num_runs = BoundedInteger(-1, metadata={"description": "Parse the DAG files this many times, then exit "
-                                                           "(-1, the default: run until stopped)."})
-    bundle_name = Key("bundle name", metadata={"description": "Airflow 3 only: parse only this DAG bundle "
-                                                               "([dag_processor] dag_bundle_config_list names them)."})
-    subdir = WholeDagsFolder(metadata={"description": "Airflow 2: only the DAGs folder itself, as for the scheduler "
-                                                      "(ignored on Airflow 3, which reads DAG bundles)."})
+    num_runs = BoundedInteger(
+        -1,
+        metadata={
+            "description": "Parse the DAG files this many times, then exit (-1, the default: run until stopped)."
+        },
+    )
+    bundle_name = Key(
+        "bundle name",
+        metadata={
+            "description": "Airflow 3 only: parse only this DAG bundle "
+            "([dag_processor] dag_bundle_config_list names them)."
+        },
+    )
+    subdir = WholeDagsFolder(
+        metadata={
+            "description": "Airflow 2: only the DAGs folder itself, as for the scheduler "
+            "(ignored on Airflow 3, which reads DAG bundles)."
+        }
+    )
 
     IGNORED_ON_AIRFLOW_3 = ("subdir",)
     AIRFLOW_3_ONLY = ("bundle_name",)
@@ -84,9 +97,36 @@ class ServeLogsSchema(DaemonLegacy, Waits):
     pass
 
 
+class TriggererSchema(DaemonLegacy, Waits):
+    """``airflow triggerer``: runs the deferred tasks' triggers (``capacity``: at most that many at once)."""
+
+    capacity = BoundedInteger(
+        1, metadata={"description": "The most triggers it runs at once (default: [triggerer] capacity)."}
+    )
+    skip_serve_logs = Flag()
+    queues = fields.String(
+        validate=validate.Regexp(QUEUES, error="queues is a comma-separated list of names."),
+        metadata={
+            "description": "Airflow 3 only: the comma-separated task queues whose "
+            "triggers it runs (default: every queue)."
+        },
+    )
+
+    AIRFLOW_3_ONLY = ("queues",)
+
+
 class JobsSchema(ArgumentsSchema):
     job_id = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,100}$", error="Not a job id."))
     lines = fields.Integer(strict=False, load_default=100, validate=validate.Range(min=1, max=10_000))
+    limit = BoundedInteger(
+        1,
+        metadata={
+            "description": "At most this many jobs, newest first (unset: all of them); total_entries counts them all."
+        },
+    )
+    offset = BoundedInteger(
+        0, load_default=0, metadata={"description": "Skip this many jobs first (with limit: the page to show)."}
+    )
 
 
 class StopJobSchema(ArgumentsSchema):
@@ -95,5 +135,3 @@ class StopJobSchema(ArgumentsSchema):
         error_messages={"required": "job_id is required."},
         validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,100}$", error="Not a job id."),
     )
-
-

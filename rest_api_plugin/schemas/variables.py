@@ -55,4 +55,4 @@ def _decode_json(text: str, field: str):
     try:
         return decode_json(text)
     except ValidationError as err:
-        raise ValidationError(err.messages, field)
+        raise ValidationError(err.messages, field) from err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rest_api_plugin.errors import BadRequest, Conflict, NotFound
-from rest_api_plugin.masking import MASK, mask_mapping, mask_uri
+from rest_api_plugin.masking import mask_uri
 from rest_api_plugin.result import CallContext, Result
 
 FIELDS = {  # argument -> Connection attribute
@@ -16,28 +16,6 @@ FIELDS = {  # argument -> Connection attribute
     "conn_extra": "extra",
     "conn_description": "description",
 }
-
-
-def describe(conn, with_uri: bool = True) -> dict:
-    """A connection without its secrets. ``with_uri`` adds its URI and extra (password and sensitive extra
-    keys masked): Connection.get_uri parses ``extra`` and may log a warning each time, too slow for every row
-    of a listing."""
-    described = {
-        "conn_id": conn.conn_id,
-        "conn_type": conn.conn_type,
-        "description": conn.description,
-        "host": conn.host,
-        "login": conn.login,
-        "password": MASK if conn._password else None,  # the stored column: no need to decrypt it
-        "schema": conn.schema,
-        "port": conn.port,
-        "is_extra_encrypted": bool(conn.is_extra_encrypted),
-        "is_encrypted": bool(conn.is_encrypted),
-    }
-    if with_uri:
-        described["uri"] = mask_uri(conn.get_uri())
-        described["extra"] = mask_mapping(conn.extra_dejson) if conn.extra else None
-    return described
 
 
 def _build(args: dict):
@@ -54,9 +32,9 @@ def _build(args: dict):
         values = {attr: args[name] for name, attr in FIELDS.items() if name in args}
         return Connection(conn_id=args["conn_id"], **values)
     except RecursionError:
-        raise BadRequest("Invalid connection: its extra is nested too deeply")
+        raise BadRequest("Invalid connection: its extra is nested too deeply") from None
     except (ValueError, TypeError) as err:
-        raise BadRequest(f"Invalid connection: {err}")
+        raise BadRequest(f"Invalid connection: {err}") from err
 
 
 def _existing(session, conn_id: str):
@@ -74,8 +52,7 @@ def add_connection(args: dict, ctx: CallContext) -> Result:
         conn = _build(args)
         session.add(conn)
         session.flush()
-        data = describe(conn)
-    return Result(output=f"Successfully added `conn_id`={data['conn_id']} : {data['uri']}", data=data)
+    return Result(output=f"Successfully added `conn_id`={conn.conn_id} : {mask_uri(conn.get_uri())}", data=conn)
 
 
 def delete_connection(args: dict, ctx: CallContext) -> Result:
@@ -85,9 +62,8 @@ def delete_connection(args: dict, ctx: CallContext) -> Result:
         existing = _existing(session, args["conn_id"])
         if existing is None:
             raise NotFound(f"Did not find a connection with `conn_id`={args['conn_id']}")
-        data = describe(existing)
         session.delete(existing)
-    return Result(output=f"Successfully deleted connection with `conn_id`={args['conn_id']}", data=data)
+    return Result(output=f"Successfully deleted connection with `conn_id`={args['conn_id']}", data=existing)
 
 
 def list_connections(args: dict, ctx: CallContext) -> Result:
@@ -95,6 +71,6 @@ def list_connections(args: dict, ctx: CallContext) -> Result:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        conns = [describe(c, with_uri=False) for c in session.query(Connection).order_by(Connection.conn_id)]
-    output = "\n".join(f"{c['conn_id']}\t{c['conn_type']}\t{c['host'] or ''}" for c in conns)
+        conns = session.query(Connection).order_by(Connection.conn_id).all()
+    output = "\n".join(f"{c.conn_id}\t{c.conn_type}\t{c.host or ''}" for c in conns)
     return Result(output=output, data={"connections": conns, "total_entries": len(conns)})

@@ -1,105 +1,28 @@
-"""DAG endpoints answered from the metadata database: trigger, pause, state, list."""
+"""DAG endpoints answered from the metadata database and the serialized DAGs: list_dags, list_tasks, pause and
+unpause; dag_details, next_execution, list_import_errors and show_dag (the graph: services/dag_graph.py)."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
-from rest_api_plugin.airflow_compat import AIRFLOW_3, active_dags, logical_date_column, timezone
-from rest_api_plugin.errors import BadRequest, Conflict, NotFound
+from rest_api_plugin.airflow_compat import (
+    DAG_ACTIVE_COLUMN,
+    DAG_FILE_COLUMN,
+    active_dags,
+    dag_is_active,
+    import_error_model,
+    this_line,
+)
+from rest_api_plugin.masking import MASK, is_sensitive_name, mask_mapping, redact
+from rest_api_plugin.output import plain_table
 from rest_api_plugin.result import CallContext, Result
-from rest_api_plugin.services import serializers
+from rest_api_plugin.services.dag_graph import dag_graph, svg_of
+from rest_api_plugin.services.lookups import get_dag_model, get_serialized_dag
+
+line_dags = this_line("dags")
 
 LIST_DAGS_RULE = "-" * 67
-
-
-def get_dag_model(dag_id: str, session):
-    from airflow.models import DagModel
-
-    dag = session.get(DagModel, dag_id)
-    if dag is None:
-        raise NotFound(f"The DAG ID '{dag_id}' does not exist")
-    return dag
-
-
-def get_serialized_dag(dag_id: str):
-    """The DAG as the scheduler stored it: no DAG file is parsed in the webserver."""
-    from airflow.models.serialized_dag import SerializedDagModel
-
-    dag = SerializedDagModel.get_dag(dag_id)
-    if dag is None:
-        raise NotFound(f"The DAG ID '{dag_id}' does not exist")
-    return dag
-
-
-def get_task(dag, task_id: str):
-    """The DAG's task; 404 when the DAG has no such task."""
-    if not dag.has_task(task_id):
-        raise NotFound(f"Task {task_id} not found in DAG {dag.dag_id}")
-    return dag.get_task(task_id)
-
-
-def lookup_run(dag_id: str, args: dict, session):
-    """The run named by ``run_id`` or by its logical date, or None."""
-    from airflow.models import DagRun
-
-    query = session.query(DagRun).filter(DagRun.dag_id == dag_id)
-    if args.get("run_id"):
-        return query.filter(DagRun.run_id == args["run_id"]).one_or_none()
-    return query.filter(logical_date_column(DagRun) == args["logical_date"]).one_or_none()
-
-
-def run_not_found(dag_id: str, args: dict) -> NotFound:
-    named = f"run_id {args['run_id']}" if args.get("run_id") else f"execution_date {args['logical_date'].isoformat()}"
-    return NotFound(f"DagRun for {dag_id} with {named} not found")
-
-
-def find_run(dag_id: str, args: dict, session):
-    """The run named by ``run_id`` or by its logical date; 404 when the DAG or the run does not exist."""
-    get_dag_model(dag_id, session)
-    run = lookup_run(dag_id, args, session)
-    if run is None:
-        raise run_not_found(dag_id, args)
-    return run
-
-
-def trigger_dag(args: dict, ctx: CallContext) -> Result:
-    from airflow.api.common.trigger_dag import trigger_dag as airflow_trigger_dag
-    from airflow.exceptions import DagNotFound, DagRunAlreadyExists
-    from sqlalchemy.exc import IntegrityError
-
-    dag_id = args["dag_id"]
-    # as `airflow dags trigger`: a generated date loses its microseconds, so the date printed in
-    # "Created <DagRun ...>" names the run; a date the caller gave is kept unless asked otherwise
-    options = dict(run_id=args.get("run_id"), conf=args.get("conf"),
-                   replace_microseconds=args.get("replace_microseconds", "logical_date" not in args))
-    try:
-        if AIRFLOW_3:
-            run = airflow_trigger_dag(dag_id, **options, **airflow3_trigger_options(args, ctx))
-        else:
-            run = airflow_trigger_dag(dag_id=dag_id, execution_date=args.get("logical_date"), **options)
-    except DagNotFound:
-        raise NotFound(f"The DAG ID '{dag_id}' does not exist")
-    except DagRunAlreadyExists as err:
-        raise Conflict(str(err))
-    except IntegrityError:  # Airflow 3 looks for a duplicate run_id only; the database refuses a second date
-        date = args.get("logical_date")
-        raise Conflict(f"A run of DAG {dag_id} at logical date {date.isoformat() if date else 'now'} already exists"
-                       + ("" if date else " (triggered in the same second: give run_id and logical_date, or "
-                                          "replace_microseconds=false)"))
-    except ValueError as err:  # e.g. a logical date before the DAG's start_date
-        raise BadRequest(str(err))
-    return Result(output=f"Created {run!r}", data=serializers.dag_run(run))
-
-
-def airflow3_trigger_options(args: dict, ctx: CallContext) -> dict:
-    """Airflow 3's keywords: who triggered it, and a logical date. Airflow 3 lets a manual run have none, but
-    old clients name runs by the date they were created at (dag_state, task_state): as Airflow 2 did, a run
-    triggered without one gets the current time (seconds, unless replace_microseconds is off)."""
-    from airflow.utils.types import DagRunTriggeredByType
-
-    logical_date = args.get("logical_date") or timezone.utcnow()
-    return dict(logical_date=logical_date, triggered_by=DagRunTriggeredByType.REST_API,
-                triggering_user_name=None if ctx.identity.is_token else ctx.identity.name)
 
 
 def _set_paused(args: dict, is_paused: bool) -> Result:
@@ -120,17 +43,6 @@ def unpause(args: dict, ctx: CallContext) -> Result:
     return _set_paused(args, False)
 
 
-def dag_state(args: dict, ctx: CallContext) -> Result:
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        run = find_run(args["dag_id"], args, session)
-        data = serializers.dag_run(run)
-    # What `airflow dags state` prints; Airflow 1's `dag_state` printed the bare state.
-    output = data["state"] if not data["conf"] else f"{data['state']}, {json.dumps(data['conf'])}"
-    return Result(output=output, stdout=data["state"], data=data)
-
-
 def list_dags(args: dict, ctx: CallContext) -> Result:
     """Active DAGs the caller may read, in dag_id order: a constant number of queries whatever their number
     (the rows, their tags, and with paging their count); ``limit``/``offset`` page them."""
@@ -146,14 +58,29 @@ def list_dags(args: dict, ctx: CallContext) -> Result:
             query = query.offset(args.get("offset") or 0).limit(args.get("limit"))
         rows = session.execute(query).all()
         tags = tags_of(session, [row.dag_id for row in rows])
-        dags = [serializers.dag_row(row, tags.get(row.dag_id, [])) for row in rows]
+        dags = [SimpleNamespace(**row._mapping, tags=tags.get(row.dag_id, [])) for row in rows]
         data = {"dags": dags, "total_entries": len(dags) if total is None else total}
-        lines = ["", LIST_DAGS_RULE, "DAGS", LIST_DAGS_RULE, *(dag["dag_id"] for dag in dags)]
+        lines = ["", LIST_DAGS_RULE, "DAGS", LIST_DAGS_RULE, *(dag.dag_id for dag in dags)]
         if args.get("report"):
             data["import_errors"] = import_errors(session, ctx)
             lines += ["", LIST_DAGS_RULE, "IMPORT ERRORS", LIST_DAGS_RULE]
-            lines += [f"{err['filename']}: {err['stacktrace']}" for err in data["import_errors"]]
+            lines += [f"{err.filename}: {err.stacktrace}" for err in data["import_errors"]]
     return Result(output="\n".join(lines), data=data)
+
+
+# The DagModel columns list_dags reads (one row each, no ORM object; schemas.data.Dag shows them); the active
+# flag is the line's own.
+DAG_COLUMNS = (
+    "dag_id",
+    "is_paused",
+    DAG_ACTIVE_COLUMN,
+    "fileloc",
+    "owners",
+    "description",
+    "timetable_description",
+    "next_dagrun",
+    "last_parsed_time",
+)
 
 
 def listed_dags_query(args: dict, ctx: CallContext):
@@ -164,7 +91,7 @@ def listed_dags_query(args: dict, ctx: CallContext):
 
     from rest_api_plugin import security
 
-    query = select(*(getattr(DagModel, name) for name in serializers.DAG_COLUMNS)).where(active_dags(DagModel))
+    query = select(*(getattr(DagModel, name) for name in DAG_COLUMNS)).where(active_dags(DagModel))
     if args.get("paused") is not None:
         query = query.where(DagModel.is_paused.is_(args["paused"]))
     if not security.may_access_dag(ctx.identity, "GET"):
@@ -184,7 +111,7 @@ def tags_of(session, dag_ids: list[str]) -> dict[str, list[str]]:
     return tags
 
 
-def import_errors(session, ctx: CallContext) -> list[dict]:
+def import_errors(session, ctx: CallContext) -> list:
     """The DAG files' import errors; for a caller who may not read every DAG, only those of files holding a
     DAG it may read, as the stable API filters them (a stack trace shows the file's code)."""
     from airflow.models import DagModel
@@ -192,38 +119,23 @@ def import_errors(session, ctx: CallContext) -> list[dict]:
 
     from rest_api_plugin import security
 
-    try:
-        from airflow.models.errors import ParseImportError as ImportErrorModel
-    except ImportError:  # Airflow < 2.10
-        from airflow.models.errors import ImportError as ImportErrorModel
-
+    ImportErrorModel = import_error_model()
     query = session.query(ImportErrorModel)
     if not security.may_access_dag(ctx.identity, "GET"):
-        # Airflow 3 names a file relative to its bundle, in both tables
-        fileloc = DagModel.relative_fileloc if AIRFLOW_3 else DagModel.fileloc
-        readable = select(fileloc).where(DagModel.dag_id.in_(sorted(ctx.identity.permitted_dag_ids() or ())))
+        readable = select(getattr(DagModel, DAG_FILE_COLUMN)).where(
+            DagModel.dag_id.in_(sorted(ctx.identity.permitted_dag_ids() or ()))
+        )
         query = query.filter(ImportErrorModel.filename.in_(readable))
-    return [
-        {"filename": err.filename, "timestamp": serializers.iso(err.timestamp), "stacktrace": err.stacktrace}
-        for err in query.order_by(ImportErrorModel.filename)
-    ]
+    return query.order_by(ImportErrorModel.filename).all()
 
 
 def list_tasks(args: dict, ctx: CallContext) -> Result:
     dag = get_serialized_dag(args["dag_id"])
-    tasks = [
-        {
-            "task_id": task.task_id,
-            "operator": task.task_type,
-            "upstream_task_ids": sorted(task.upstream_task_ids),
-            "downstream_task_ids": sorted(task.downstream_task_ids),
-        }
-        for task in sorted(dag.tasks, key=lambda t: t.task_id)
-    ]
+    tasks = sorted(dag.tasks, key=lambda t: t.task_id)
     if args.get("tree"):
         output = "\n".join(_tree_lines(dag))
     else:
-        output = "\n".join(task["task_id"] for task in tasks)
+        output = "\n".join(task.task_id for task in tasks)
     return Result(output=output, data={"dag_id": dag.dag_id, "tasks": tasks})
 
 
@@ -238,3 +150,111 @@ def _tree_lines(dag) -> list[str]:
     for root in sorted(dag.roots, key=lambda t: t.task_id):
         walk(root, 0)
     return lines
+
+
+def dag_details(args: dict, ctx: CallContext) -> Result:
+    """The DAG's attributes as ``airflow dags details`` shows them (``attributes``, and ``output`` as its
+    plain table), plus the fields a caller looks for first and the DAG's params, secrets masked."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        model = get_dag_model(args["dag_id"], session)
+        attributes = line_dags.cli_details(model)
+        data = {
+            "dag_id": model.dag_id,
+            "fileloc": model.fileloc,
+            "owners": [owner.strip() for owner in (model.owners or "").split(",") if owner.strip()],
+            "tags": tags_of(session, [model.dag_id]).get(model.dag_id, []),
+            "schedule": line_dags.schedule(model),
+            "timetable_description": model.timetable_description,
+            "description": model.description,
+            "is_paused": bool(model.is_paused),
+            "is_active": dag_is_active(model),
+            "last_parsed_time": model.last_parsed_time,
+            "next_dagrun": model.next_dagrun,
+            "next_dagrun_data_interval_start": model.next_dagrun_data_interval_start,
+            "next_dagrun_data_interval_end": model.next_dagrun_data_interval_end,
+            "next_dagrun_create_after": model.next_dagrun_create_after,
+            "max_active_runs": model.max_active_runs,
+            "max_active_tasks": model.max_active_tasks,
+            "params": params_of(model.dag_id),
+            "attributes": attributes,
+        }
+    rows = [{"property_name": name, "property_value": printed(value)} for name, value in attributes.items()]
+    return Result(output=plain_table(rows, ("property_name", "property_value")), data=data)
+
+
+def printed(value) -> str:
+    """A value of ``dags details`` as a table cell: text as it is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def params_of(dag_id: str) -> dict:
+    """The serialized DAG's params, name -> default value; the value of a param whose name names a secret is
+    ``***``, and so are secrets inside values (sensitive keys, values registered with the masker)."""
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    dag = SerializedDagModel.get_dag(dag_id)
+    if dag is None or not dag.params:
+        return {}
+    shown = {}
+    for name in dag.params:
+        value = dag.params.get_param(name).value
+        if type(value).__name__ == "ArgNotSet":  # a param without a default (NOTSET on both lines)
+            value = None
+        hidden = is_sensitive_name(name) and value not in (None, "")
+        shown[name] = MASK if hidden else redact(mask_mapping(json.loads(json.dumps(value, default=str))), name)
+    return shown
+
+
+# What `dags next-execution` writes to stderr: the DAG is paused; the schedule has no next run.
+PAUSED_REMINDER = "[INFO] Please be reminded this DAG is PAUSED now."
+NO_NEXT_RUN = "[WARN] No following schedule can be found. This DAG may have schedule interval '@once' or `None`."
+
+
+def next_execution(args: dict, ctx: CallContext) -> Result:
+    """The DAG's next ``num_executions`` runs as ``airflow dags next-execution`` finds them: computed for a
+    paused DAG too, with the CLI's reminder on stderr; ``None`` (and a warning) where the schedule has no
+    more."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        model = get_dag_model(args["dag_id"], session)
+        dag = get_serialized_dag(args["dag_id"])
+        found = line_dags.next_executions(dag, model, args["num_executions"])
+        is_paused = bool(model.is_paused)
+    printed_dates = [run["logical_date"].isoformat() if run and run["logical_date"] else "None" for run in found]
+    stderr = [PAUSED_REMINDER] if is_paused else []
+    if None in found:
+        stderr.append(NO_NEXT_RUN)
+    data = {"dag_id": args["dag_id"], "is_paused": is_paused, "next_executions": [run for run in found if run]}
+    return Result(output="\n".join(printed_dates), stderr="\n".join(stderr), data=data)
+
+
+def list_import_errors(args: dict, ctx: CallContext) -> Result:
+    """The DAG files' import errors stored by the DAG processor, as ``airflow dags list-import-errors`` lists
+    them; a caller who may not read every DAG sees those of files holding a DAG it may read (as list_dags
+    report=true)."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        errors = import_errors(session, ctx)
+    rows = [
+        {"bundle_name": getattr(err, "bundle_name", None), "filepath": err.filename, "error": err.stacktrace}
+        for err in errors
+    ]
+    return Result(
+        output=plain_table(rows, line_dags.IMPORT_ERROR_COLUMNS),
+        data={"import_errors": errors, "total_entries": len(errors)},
+    )
+
+
+def show_dag(args: dict, ctx: CallContext) -> Result:
+    """The DAG as ``airflow dags show`` prints it (DOT text), its nodes and edges, and with ``format=svg`` the
+    picture Graphviz's ``dot`` draws (409 when it is not installed)."""
+    dag = get_serialized_dag(args["dag_id"])
+    dot_text, graph = dag_graph(dag)
+    data = {"dag_id": dag.dag_id, **graph}
+    if args["format"] == "svg":
+        data["svg"] = svg_of(dot_text)
+    return Result(output=dot_text, data=data)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from rest_api_plugin.errors import Conflict, NotFound
 from rest_api_plugin.result import CallContext, Result
-from rest_api_plugin.services import serializers
 
 
-def _table(pools: list[dict]) -> str:
-    return "\n".join(f"{p['pool']}\t{p['slots']}\t{p['description'] or ''}" for p in pools)
+def _table(pools: list) -> str:
+    return "\n".join(f"{p.pool}\t{p.slots}\t{p.description or ''}" for p in pools)
 
 
 def _existing(session, name: str):
@@ -32,16 +31,15 @@ def set_pool(args: dict, ctx: CallContext) -> Result:
             include_deferred=args["include_deferred"],
             session=session,
         )
-        data = serializers.pool(found)
-    return Result(output=f"Pool {data['pool']} set\n" + _table([data]), data=data)
+    return Result(output=f"Pool {found.pool} set\n" + _table([found]), data=found)
 
 
 def get_pool(args: dict, ctx: CallContext) -> Result:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        data = serializers.pool(_existing(session, args["pool_name"]))
-    return Result(output=_table([data]), data=data)
+        found = _existing(session, args["pool_name"])
+    return Result(output=_table([found]), data=found)
 
 
 def delete_pool(args: dict, ctx: CallContext) -> Result:
@@ -50,12 +48,12 @@ def delete_pool(args: dict, ctx: CallContext) -> Result:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        data = serializers.pool(_existing(session, args["pool_name"]))
+        found = _existing(session, args["pool_name"])
         try:
             Pool.delete_pool(args["pool_name"], session=session)
         except AirflowException as err:  # the default pool cannot be deleted
-            raise Conflict(str(err))
-    return Result(output=f"Pool {data['pool']} deleted", data=data)
+            raise Conflict(str(err)) from err
+    return Result(output=f"Pool {found.pool} deleted", data=found)
 
 
 def list_pools(args: dict, ctx: CallContext) -> Result:
@@ -63,5 +61,5 @@ def list_pools(args: dict, ctx: CallContext) -> Result:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        pools = [serializers.pool(p) for p in session.query(Pool).order_by(Pool.pool)]
+        pools = session.query(Pool).order_by(Pool.pool).all()
     return Result(output=_table(pools), data={"pools": pools, "total_entries": len(pools)})

@@ -1,35 +1,44 @@
-"""Task-instance endpoints answered in-process, from the metadata database and the serialized DAG as the
-webserver's own pages do: task_state, render, task_failed_deps and clear."""
+"""Task endpoints: task_state, render, task_failed_deps and clear, answered in-process from the metadata
+database and the serialized DAG as the webserver's own pages do (render's line sides: ``airflow2/rendering.py``,
+``airflow3/rendering.py``); test and run, ``airflow tasks test|run`` as jobs (``test``'s argv is the line's:
+``airflow2/commands.py``, ``airflow3/commands.py``; Airflow 3 has no ``tasks run``: 501)."""
 
 from __future__ import annotations
 
 import json
 import re
 
-from rest_api_plugin.airflow_compat import AIRFLOW_3
-from rest_api_plugin.cli import display_run, map_index_option, option
-from rest_api_plugin.errors import BadRequest, Conflict, NotFound
-from rest_api_plugin.masking import redact
+from rest_api_plugin import security
+from rest_api_plugin.airflow_compat import DagAccessEntity, this_line
+from rest_api_plugin.errors import BadRequest, Forbidden, NotImplementedOnThisAirflow
+from rest_api_plugin.processes.argv import display_run, map_index_option, option, positional, run_argument
+from rest_api_plugin.processes.jobs import run_job
 from rest_api_plugin.result import CallContext, Result
-from rest_api_plugin.services import serializers
-from rest_api_plugin.services.dags import find_run, get_serialized_dag, get_task, lookup_run, run_not_found
+from rest_api_plugin.schemas.data import Merged
+from rest_api_plugin.services.lookups import find_run, get_dag_model, get_serialized_dag, get_task, task_instance
+
+line_commands = this_line("commands")
+line_rendering = this_line("rendering")
 
 RULE = "# " + "-" * 58
 
 
 # --- the equivalent CLI calls, shown as airflow_cmd ---
 
-def render_airflow_cmd(args: dict) -> list[str]:
+
+def render_argv(args: dict) -> list[str]:
     return ["tasks", "render", *map_index_option(args), args["dag_id"], args["task_id"], *display_run(args)]
 
 
-def failed_deps_airflow_cmd(args: dict) -> list[str]:
+def failed_deps_argv(args: dict) -> list[str]:
     return ["tasks", "failed-deps", *map_index_option(args), args["dag_id"], args["task_id"], *display_run(args)]
 
 
-def clear_airflow_cmd(args: dict) -> list[str]:
+def clear_argv(args: dict) -> list[str]:
     return [
-        "tasks", "clear", "--yes",
+        "tasks",
+        "clear",
+        "--yes",
         *option("--task-regex", args.get("task_regex")),
         *option("--start-date", args.get("start_date")),
         *option("--end-date", args.get("end_date")),
@@ -41,7 +50,34 @@ def clear_airflow_cmd(args: dict) -> list[str]:
     ]
 
 
+def run_argv(args: dict) -> list[str]:
+    """``airflow tasks run``: what runs on Airflow 2, and what airflow_cmd shows on Airflow 3 too (where the
+    call answers 501)."""
+    return [
+        "tasks",
+        "run",
+        *option("--mark-success", args.get("mark_success")),
+        *option("--force", args.get("force")),
+        *option("--pool", args.get("pool")),
+        *option("--local", args.get("local")),
+        *option("--ignore-all-dependencies", args.get("ignore_all_dependencies")),
+        *option("--ignore-dependencies", args.get("ignore_dependencies")),
+        *option("--depends-on-past", "ignore" if args.get("ignore_depends_on_past") else None),
+        *map_index_option(args),
+        *option("--subdir", args.get("subdir")),
+        positional(args["dag_id"]),
+        positional(args["task_id"]),
+        *run_argument(args),
+    ]
+
+
+def test_argv(args: dict) -> list[str]:
+    """``airflow tasks test`` as this Airflow line runs it (``airflow2/commands.py``, ``airflow3/commands.py``)."""
+    return line_commands.test_argv(args)
+
+
 # --- endpoints ---
+
 
 def task_state(args: dict, ctx: CallContext) -> Result:
     from airflow.models import TaskInstance
@@ -57,95 +93,25 @@ def task_state(args: dict, ctx: CallContext) -> Result:
             .one_or_none()
         )
         if ti is None:  # the run exists but this task has no instance yet: the CLI prints None
-            data = {"dag_id": dag_id, "task_id": task_id, "run_id": run.run_id,
-                    "map_index": args["map_index"], "state": None}
+            ti = {
+                "dag_id": dag_id,
+                "task_id": task_id,
+                "run_id": run.run_id,
+                "map_index": args["map_index"],
+                "state": None,
+            }
+            state = None
         else:
-            data = serializers.task_instance(ti)
-    return Result(output=str(data["state"]), data=data)
-
-
-def _run_or_unsaved(dag, args: dict, session, in_memory: bool):
-    """The run named by run_id or logical date; with ``in_memory``, an unsaved run at that date."""
-    from airflow.models import DagRun
-
-    run = lookup_run(dag.dag_id, args, session)
-    if run is not None:
-        return run, True
-    if in_memory and args.get("logical_date"):
-        date = args["logical_date"]
-        return DagRun(
-            dag_id=dag.dag_id,
-            run_id=args.get("run_id") or f"rest_api_render__{date.isoformat()}",
-            execution_date=date,
-            data_interval=dag.timetable.infer_manual_data_interval(run_after=date),
-        ), False
-    raise run_not_found(dag.dag_id, args)
-
-
-def _task_instance(args: dict, session, in_memory: bool):
-    from airflow.models import TaskInstance
-
-    dag = get_serialized_dag(args["dag_id"])
-    task = get_task(dag, args["task_id"])
-    run, saved = _run_or_unsaved(dag, args, session, in_memory)
-    ti = run.get_task_instance(task.task_id, map_index=args["map_index"], session=session) if saved else None
-    if ti is None:
-        if not in_memory:
-            raise NotFound(f"TaskInstance for {dag.dag_id}.{task.task_id} in run {run.run_id} not found")
-        ti = TaskInstance(task, run_id=run.run_id, map_index=args["map_index"])
-        ti.dag_run = run
-    ti.refresh_from_task(task)
-    return ti
+            state = ti.state
+    return Result(output=str(state), data=ti)
 
 
 def render(args: dict, ctx: CallContext) -> Result:
     """The task's template fields rendered for that date, as ``airflow tasks render`` prints them."""
-    rendered, run_id = (_rendered_in_child if AIRFLOW_3 else _rendered_in_process)(args)
+    rendered, run_id = line_rendering.rendered_templates(args)
     data = {"dag_id": args["dag_id"], "task_id": args["task_id"], "run_id": run_id, "rendered": rendered}
     blocks = [f"{RULE}\n# property: {attr}\n{RULE}\n{_text(value)}\n" for attr, value in rendered.items()]
     return Result(output="\n".join(blocks), data=data)
-
-
-def _rendered_in_child(args: dict) -> tuple[dict, str]:
-    """Airflow 3 renders on the task SDK's operator, built by parsing the DAG file: in the DAG processor child
-    (``template_rendering``). The DAG, the task and a named run are checked here first."""
-    from airflow.utils.session import create_session
-
-    from rest_api_plugin import dag_parsing
-
-    get_task(get_serialized_dag(args["dag_id"]), args["task_id"])
-    if args.get("run_id"):
-        with create_session() as session:
-            find_run(args["dag_id"], args, session)
-    run = args.get("run_id") or args["logical_date"].isoformat()
-    report = dag_parsing.render({"dag_id": args["dag_id"], "task_id": args["task_id"],
-                                 "map_index": args["map_index"], "run": run})
-    if "error" in report:
-        raise Conflict(f"Rendering {args['dag_id']}.{args['task_id']} failed: {report['error']}")
-    return report["rendered"], report["run_id"]
-
-
-def _rendered_in_process(args: dict) -> tuple[dict, str]:
-    """Airflow 2: from the serialized DAG, as the webserver's Rendered Template view."""
-    from airflow.utils.session import create_session
-    from airflow.utils.task_instance_session import set_current_task_instance_session
-
-    with create_session() as session, set_current_task_instance_session(session=session):
-        ti = _task_instance(args, session, in_memory=True)
-        try:
-            ti.render_templates()
-        except Exception as err:  # a template error is the DAG's, not the request's
-            raise Conflict(f"Rendering {args['dag_id']}.{args['task_id']} failed: {type(err).__name__}: {err}")
-        # masked as Airflow's Rendered Template view masks them: secrets read while rendering (a sensitive
-        # variable, a connection's password) and fields with sensitive names
-        rendered = {attr: _jsonable(redact(getattr(ti.task, attr, None), attr)) for attr in ti.task.template_fields}
-        run_id = ti.run_id
-        session.rollback()  # rendering must leave no trace in the database
-    return rendered, run_id
-
-
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=str))
 
 
 def _text(value) -> str:
@@ -159,14 +125,16 @@ def task_failed_deps(args: dict, ctx: CallContext) -> Result:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        ti = _task_instance(args, session, in_memory=False)
+        ti = task_instance(args, session, in_memory=False)
         failed = [
             {"dep_name": dep.dep_name, "reason": dep.reason}
             for dep in ti.get_failed_dep_statuses(dep_context=DepContext(deps=SCHEDULER_QUEUED_DEPS), session=session)
         ]
-        data = {**serializers.task_instance(ti), "failed_dependencies": failed}
+        data = Merged(ti, failed_dependencies=failed)
     if failed:
-        output = "\n".join(["Task instance dependencies not met:", *(f"{d['dep_name']}: {d['reason']}" for d in failed)])
+        output = "\n".join(
+            ["Task instance dependencies not met:", *(f"{d['dep_name']}: {d['reason']}" for d in failed)]
+        )
     else:
         output = "Task instance dependencies are all met."
     return Result(output=output, data=data)
@@ -178,7 +146,7 @@ def matching_task_ids(dag, task_regex: str) -> list[str]:
     try:
         pattern = re.compile(task_regex)
     except re.error as err:
-        raise BadRequest(f"task_regex is not a regular expression: {err}")
+        raise BadRequest(f"task_regex is not a regular expression: {err}") from err
     return [task_id for task_id in dag.task_ids if pattern.search(task_id)]
 
 
@@ -201,11 +169,56 @@ def clear(args: dict, ctx: CallContext) -> Result:
     )
     with create_session() as session:
         tis = dag.clear(**selection, dry_run=True, session=session) if dag.task_dict else []
-        described = [serializers.task_instance(ti) for ti in sorted(tis, key=lambda t: (t.run_id, t.task_id))]
+        described = sorted(tis, key=lambda t: (t.run_id, t.task_id))
+    authorize_other_dags(ctx.identity, args["dag_id"], {ti.dag_id for ti in described}, args["dry_run"])
     if described and not args["dry_run"]:
         dag.clear(**selection)
     verb = "would be cleared (dry run)" if args["dry_run"] else "cleared"
-    lines = [f"<TaskInstance: {t['dag_id']}.{t['task_id']} {t['run_id']} [{t['state']}]>" for t in described]
+    lines = [
+        f"<TaskInstance: {t.dag_id}.{t.task_id} {t.run_id} [{None if t.state is None else str(t.state)}]>"
+        for t in described
+    ]
     output = "\n".join([*lines, f"{len(described)} task instance(s) {verb}"])
     data = {"dag_id": args["dag_id"], "dry_run": args["dry_run"], "count": len(described), "task_instances": described}
     return Result(output=output, data=data)
+
+
+# --- test and run: `airflow tasks test|run` as jobs, waited for by default ---
+
+
+def require_task(args: dict) -> None:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        get_dag_model(args["dag_id"], session)
+    get_task(get_serialized_dag(args["dag_id"]), args["task_id"])
+
+
+def test(args: dict, ctx: CallContext) -> Result:
+    """Airflow 3's ``tasks test`` exits 0 whatever becomes of the task: its job fails when the task did (its
+    state read from the command's log: ``jobs.describe``), so a task that failed is a 409 all the same."""
+    require_task(args)
+    return run_job("test", line_commands.test_argv(args), args, ctx, dag_id=args["dag_id"])
+
+
+def run(args: dict, ctx: CallContext) -> Result:
+    if line_commands.RUN_UNAVAILABLE:
+        raise NotImplementedOnThisAirflow(line_commands.RUN_UNAVAILABLE)
+    require_task(args)
+    return run_job("run", run_argv(args), args, ctx, dag_id=args["dag_id"])
+
+
+def authorize_other_dags(identity, dag_id: str, dag_ids: set[str], dry_run: bool) -> None:
+    """On Airflow 2 a clear follows ExternalTaskMarker tasks into other DAGs: the caller must be allowed to
+    clear (to read, for a dry run) the task instances of each of those DAGs too, as of ``dag_id``."""
+    method = "GET" if dry_run else "PUT"
+    refused = sorted(
+        other
+        for other in dag_ids - {dag_id}
+        if not security.may_access_dag(identity, method, other, DagAccessEntity.TASK_INSTANCE)
+    )
+    if refused:
+        raise Forbidden(
+            f"{security.who(identity)} may not {method} the task instances of DAG {', '.join(refused)}, "
+            f"which clearing {dag_id} reaches through ExternalTaskMarker: nothing was cleared"
+        )

@@ -43,9 +43,9 @@ def get_variable(args: dict, ctx: CallContext) -> Result:
         else:
             value = Variable.get(key, deserialize_json=args["json"])
     except KeyError:
-        raise NotFound(f"Variable {key} does not exist")
+        raise NotFound(f"Variable {key} does not exist") from None
     except ValueError:
-        raise NotFound(f"Variable {key} does not hold JSON; ask without json")
+        raise NotFound(f"Variable {key} does not hold JSON; ask without json") from None
     shown = mask_value(key, value)
     output = json.dumps(shown, indent=2) if args["json"] and not isinstance(shown, str) else str(shown)
     return Result(output=output, data={"key": key, "value": shown})
@@ -66,8 +66,10 @@ def import_variables(args: dict, ctx: CallContext) -> Result:
     imported = args["import"]
     for name, value in imported.items():
         Variable.set(name, value, serialize_json=not isinstance(value, str))
-    return Result(output=f"{len(imported)} of {len(imported)} variables successfully updated.",
-                  data={"imported": sorted(imported)})
+    return Result(
+        output=f"{len(imported)} of {len(imported)} variables successfully updated.",
+        data={"imported": sorted(imported)},
+    )
 
 
 def export_variables(args: dict, ctx: CallContext) -> Result:

@@ -11,9 +11,8 @@ import pytest
 import requests
 
 from tests.airflow_line import airflow3_only
-from tests.conftest import PASSWORD, TOKEN
-from tests.e2e.conftest import API, running_webserver
-from tests.helpers import dag_model
+from tests.e2e.servers import API, running_webserver
+from tests.helpers import PASSWORD, TOKEN, dag_model
 
 pytestmark = [pytest.mark.e2e, airflow3_only]
 
@@ -29,8 +28,9 @@ def ui_session(server, username: str) -> requests.Session:
     session = requests.Session()
     page = session.get(f"{server.url}/auth/login/", timeout=60).text
     csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    session.post(f"{server.url}/auth/login/", data={"username": username, "password": PASSWORD, "csrf_token": csrf},
-                 timeout=60)
+    session.post(
+        f"{server.url}/auth/login/", data={"username": username, "password": PASSWORD, "csrf_token": csrf}, timeout=60
+    )
     assert session.cookies.get("_token"), "the UI login set no _token cookie"
     return session
 
@@ -69,22 +69,36 @@ class TestUiCookie:
 
     def test_a_state_change_from_the_page(self, webserver):
         session = ui_session(webserver, "admin")
-        answer = session.post(f"{webserver.url}{API}", data={"api": "unpause", "dag_id": "sample_dag"},
-                              headers={"X-Requested-With": "XMLHttpRequest", "Sec-Fetch-Site": "same-origin"},
-                              timeout=60)
+        answer = session.post(
+            f"{webserver.url}{API}",
+            data={"api": "unpause", "dag_id": "sample_dag"},
+            headers={"X-Requested-With": "XMLHttpRequest", "Sec-Fetch-Site": "same-origin"},
+            timeout=60,
+        )
         assert answer.status_code == 200, answer.text
         assert dag_model("sample_dag").is_paused is False
 
-    @pytest.mark.parametrize("method, headers", [
-        ("POST", {}),  # an HTML form of any site can post, but cannot add a header
-        ("POST", {"X-Requested-With": "XMLHttpRequest", "Sec-Fetch-Site": "same-site"}),  # another port or subdomain
-        ("POST", {"X-Requested-With": "XMLHttpRequest", "Sec-Fetch-Site": "cross-site"}),
-        ("GET", {"X-Requested-With": "XMLHttpRequest"}),  # a link clicked on another site carries the cookie
-    ])
+    @pytest.mark.parametrize(
+        "method, headers",
+        [
+            ("POST", {}),  # an HTML form of any site can post, but cannot add a header
+            (
+                "POST",
+                {"X-Requested-With": "XMLHttpRequest", "Sec-Fetch-Site": "same-site"},
+            ),  # another port or subdomain
+            ("POST", {"X-Requested-With": "XMLHttpRequest", "Sec-Fetch-Site": "cross-site"}),
+            ("GET", {"X-Requested-With": "XMLHttpRequest"}),  # a link clicked on another site carries the cookie
+        ],
+    )
     def test_refused(self, webserver, method, headers):
         session = ui_session(webserver, "admin")
-        answer = session.request(method, f"{webserver.url}{API}", params={"api": "unpause", "dag_id": "sample_dag"},
-                                 headers=headers, timeout=60)
+        answer = session.request(
+            method,
+            f"{webserver.url}{API}",
+            params={"api": "unpause", "dag_id": "sample_dag"},
+            headers=headers,
+            timeout=60,
+        )
         assert answer.status_code == 403, answer.text
         assert dag_model("sample_dag").is_paused is True
 
@@ -102,8 +116,12 @@ def test_the_url_without_its_slash_and_the_menu_entry(webserver):
     assert answer.status_code == 307 and answer.headers["location"].endswith("/admin/rest_api/")
     jwt = jwt_for(webserver, "admin")
     plugins = requests.get(f"{webserver.url}/api/v2/plugins", headers={"Authorization": f"Bearer {jwt}"}, timeout=60)
-    views = [view for plugin in plugins.json()["plugins"] if plugin["name"] == "rest_api_plugin"
-             for view in plugin["external_views"]]
+    views = [
+        view
+        for plugin in plugins.json()["plugins"]
+        if plugin["name"] == "rest_api_plugin"
+        for view in plugin["external_views"]
+    ]
     assert views == [pytest.approx(views[0])] and views[0]["href"] == "/admin/rest_api/"
     assert views[0]["category"] == "admin"
 

@@ -12,27 +12,40 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.airflow_line import AIRFLOW_3
-from tests.conftest import DAGS_FOLDER, PASSWORD, TOKEN
+from tests.helpers import DAGS_FOLDER, PASSWORD, TOKEN
 
 CHROMIUM = os.environ.get("REST_API_PLUGIN_CHROMIUM", "/usr/bin/chromium")
 if not os.path.exists(CHROMIUM):
-    pytest.skip(f"browser tests need Chromium at {CHROMIUM}: apt-get install -y chromium (as root; "
-                "scripts/bootstrap does it unless SKIP_BROWSER_INSTALL=1)", allow_module_level=True)
+    pytest.skip(
+        f"browser tests need Chromium at {CHROMIUM}: apt-get install -y chromium (as root; "
+        "scripts/bootstrap does it unless SKIP_BROWSER_INSTALL=1)",
+        allow_module_level=True,
+    )
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402  (after the skip: only with a browser)
 
-pytestmark = pytest.mark.e2e
+# what no metadata database changes: one pass (SQLite) runs it, the PostgreSQL passes leave it out
+pytestmark = [pytest.mark.e2e, pytest.mark.same_on_every_database]
 
 ROOT = Path(__file__).parent.parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 PAGE = "/admin/rest_api/"
 LOGIN = "/auth/login/" if AIRFLOW_3 else "/login/"
 API = "/admin/rest_api/api"
@@ -215,7 +228,7 @@ def _all_endpoints():
 
 def test_viewer_sees_no_write_endpoint(page):
     sign_in(page, "viewer")
-    read_only = [e.name for e in _all_endpoints() if e.read_only]
+    read_only = [e.name for e in _all_endpoints() if not e.may_change_state]
     expect(page.locator(".rest-api-endpoint")).to_have_count(len(read_only))
     expect(page.locator('.rest-api-endpoint[data-read-only="false"]')).to_have_count(0)
     for name in ("trigger_dag", "pause", "deploy_dag", "stop_job", "variables"):
@@ -432,3 +445,24 @@ def test_dag_and_task_ids_are_offered(page):
     dag_input.dispatch_event("change")
     expect(task_choices).to_have_count(2, timeout=SLOW)
     assert sorted(task_choices.evaluate_all("options => options.map(o => o.value)")) == ["extract", "load"]
+
+
+@pytest.mark.skipif(
+    not shutil.which("dot"), reason="show_dag format=svg needs Graphviz's dot: apt-get install graphviz"
+)
+def test_show_dag_shows_the_graph_as_a_picture(page):
+    """format=svg: the page shows the picture Graphviz drew (an <img> of the SVG), above the DOT text."""
+    sign_in(page, "viewer")
+    article = open_endpoint(page, "show_dag")
+    article.get_by_label("dag_id").fill("sample_dag")
+    article.get_by_label("format").select_option("svg")
+    article.locator(".rest-api-submit").click()
+    result = article.locator(".rest-api-result")
+    expect(result.locator(".rest-api-envelope-status")).to_have_text("OK", timeout=SLOW)
+    picture = result.locator("img.rest-api-picture")
+    expect(picture).to_be_visible()
+    assert picture.get_attribute("src").startswith("data:image/svg+xml;base64,")
+    assert picture.evaluate("img => img.complete && img.naturalWidth > 0")
+    expect(result.locator(".rest-api-output").first).to_contain_text("digraph sample_dag {")
+    picture.scroll_into_view_if_needed()
+    screenshot(page, "rest-api-page-show-dag.png")

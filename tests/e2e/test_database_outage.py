@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.e2e.conftest import running_webserver
+from tests.e2e.servers import running_webserver
 from tests.e2e.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
@@ -37,8 +37,9 @@ def server(app, proxy, tmp_path_factory):
     netloc = url.netloc.rsplit("@", 1)
     host = f"127.0.0.1:{proxy.port}"
     through_proxy = urlunsplit(url._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
-    with running_webserver(tmp_path_factory.mktemp("outage"),
-                           AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=through_proxy) as webserver:
+    with running_webserver(
+        tmp_path_factory.mktemp("outage"), AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=through_proxy
+    ) as webserver:
         yield webserver
 
 
@@ -46,9 +47,16 @@ def test_calls_answer_503_while_the_database_is_away_and_recover(server, proxy):
     assert server.get("list_dags").status_code == 200
     proxy.stop()
     try:
-        for answer in (server.get("list_dags"), server.get("trigger_dag", dag_id="sample_dag"),
-                       server.get("pause", dag_id="sample_dag", token=None,
-                                  headers={"Authorization": "Basic YWRtaW46cGFzc3dvcmQtZm9yLXRlc3Rz"})):
+        for answer in (
+            server.get("list_dags"),
+            server.get("trigger_dag", dag_id="sample_dag"),
+            server.get(
+                "pause",
+                dag_id="sample_dag",
+                token=None,
+                headers={"Authorization": "Basic YWRtaW46cGFzc3dvcmQtZm9yLXRlc3Rz"},
+            ),
+        ):
             assert answer.status_code == 503, answer.text[:300]
             assert answer.headers["Content-Type"].startswith("application/json")
             body = answer.json()

@@ -2,34 +2,40 @@
 
 Every read-only operation gets many generated calls; every state-changing one a bounded number, aimed at a
 throwaway DAG (``fuzz_dag``) and at pools, variables and connections the test database forgets after each
-test. The daemon endpoints (scheduler, dag_processor, worker, flower, kerberos, serve_logs) are left out: they start
-long-lived processes. Checks: no server error, only declared statuses and content types, and answers that
+test. The daemon endpoints (scheduler, dag_processor, triggerer, worker, flower, kerberos, serve_logs) are left out:
+they start long-lived processes. Checks: no server error, only declared statuses and content types, and answers that
 conform to the declared schemas.
 """
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.checks import not_a_server_error
 
-import pytest
+from rest_api_plugin import registry
+from rest_api_plugin.reference import openapi
+from tests.helpers import SIMPLE_DAG, TOKEN, dag_source, forget_dag, write_dag_file
 
-from rest_api_plugin import openapi, registry
-from tests.conftest import TOKEN
-from tests.helpers import SIMPLE_DAG, dag_source, forget_dag, write_dag_file
+# what no metadata database changes: one pass (SQLite) runs it, the PostgreSQL passes leave it out
+pytestmark = [pytest.mark.e2e, pytest.mark.same_on_every_database]
 
-pytestmark = pytest.mark.e2e
-
-DAEMONS = {"scheduler", "dag_processor", "worker", "flower", "kerberos", "serve_logs"}
-READ_ONLY = {endpoint.name for endpoint in registry.ENDPOINTS if endpoint.read_only}
+# The daemons (scheduler, dag_processor, triggerer, worker, flower, kerberos, serve_logs): every process endpoint
+# that acts on every DAG starts a long-lived one.
+DAEMONS = {
+    endpoint.name
+    for endpoint in registry.ENDPOINTS
+    if endpoint.group is registry.Group.PROCESSES and endpoint.dag_scope == "every_dag"
+}
+READ_ONLY = {endpoint.name for endpoint in registry.ENDPOINTS if not endpoint.may_change_state}
 THROWAWAY_DAG = "fuzz_dag"
 
 
@@ -57,8 +63,16 @@ def of_the_plugin(check):
     return schemathesis.check(checked)
 
 
-CHECKS = [of_the_plugin(check) for check in (not_a_server_error, status_code_conformance, content_type_conformance,
-                                             response_headers_conformance, response_schema_conformance)]
+CHECKS = [
+    of_the_plugin(check)
+    for check in (
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+    )
+]
 
 schema = schemathesis.openapi.from_dict(openapi.document())
 
@@ -102,8 +116,12 @@ def throwaway_dag(app):
 
 
 def _call(case, webserver):
-    case.call_and_validate(base_url=f"{webserver.url}{openapi.SERVER}",
-                           headers={"rest_api_plugin_http_token": TOKEN}, checks=CHECKS, timeout=120)
+    case.call_and_validate(
+        base_url=f"{webserver.url}{openapi.SERVER}",
+        headers={"rest_api_plugin_http_token": TOKEN},
+        checks=CHECKS,
+        timeout=120,
+    )
 
 
 @schema.include(lambda ctx: endpoint_of(ctx) in READ_ONLY).parametrize()

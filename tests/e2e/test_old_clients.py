@@ -13,8 +13,8 @@ from datetime import datetime
 import pytest
 import requests
 
-from tests.conftest import TOKEN
-from tests.e2e.conftest import API, running_webserver
+from tests.e2e.servers import API, running_webserver
+from tests.helpers import TOKEN
 
 pytestmark = pytest.mark.e2e
 
@@ -23,26 +23,33 @@ DATE = "2024-05-06T07:08:09"
 
 @pytest.fixture
 def client_run(webserver):
-    body = webserver.get("trigger_dag", dag_id="sample_dag", run_id="client_run", execution_date=DATE,
-                         conf='{"team": "sales"}').json()
+    body = webserver.get(
+        "trigger_dag", dag_id="sample_dag", run_id="client_run", execution_date=DATE, conf='{"team": "sales"}'
+    ).json()
     assert body["status"] == "OK", body
     return body
 
 
 def test_a_sensor_polling_dag_state(webserver, client_run):
     """``requests.get(url, params=...).json()["output"]["stdout"].strip()`` is the state; stderr empty."""
-    answer = requests.get(f"{webserver.url}{API}", params={"api": "dag_state", "dag_id": "sample_dag",
-                                                          "execution_date": DATE},
-                          headers={"rest_api_plugin_http_token": TOKEN}, timeout=60)
+    answer = requests.get(
+        f"{webserver.url}{API}",
+        params={"api": "dag_state", "dag_id": "sample_dag", "execution_date": DATE},
+        headers={"rest_api_plugin_http_token": TOKEN},
+        timeout=60,
+    )
     output = answer.json()["output"]
     assert output["stdout"].strip() == "queued" and output["stderr"] == "" and output["stdin"] == ""
 
 
-@pytest.mark.parametrize("output_format, expected", [
-    ("streams", {"stdout": "extract\nload\n", "stderr": "", "stdin": ""}),
-    ("text", "extract\nload"),
-    ("streams_py3_bytes", {"stdout": "b'extract\\n'b'load\\n'", "stderr": "", "stdin": ""}),
-])
+@pytest.mark.parametrize(
+    "output_format, expected",
+    [
+        ("streams", {"stdout": "extract\nload\n", "stderr": "", "stdin": ""}),
+        ("text", "extract\nload"),
+        ("streams_py3_bytes", {"stdout": "b'extract\\n'b'load\\n'", "stderr": "", "stdin": ""}),
+    ],
+)
 def test_every_output_format_per_request(webserver, output_format, expected):
     body = webserver.get("list_tasks", dag_id="sample_dag", output_format=output_format).json()
     assert body["output"] == expected
@@ -62,14 +69,19 @@ def test_trigger_then_state_by_the_printed_date(webserver):
 
 
 def test_leftover_arguments_are_ignored(webserver, client_run):
-    body = webserver.get("clear", dag_id="sample_dag", task_regex="extract", execution_date=DATE,
-                         metadata="null").json()
+    body = webserver.get(
+        "clear", dag_id="sample_dag", task_regex="extract", execution_date=DATE, metadata="null"
+    ).json()
     assert body["status"] == "OK" and "execution_date, metadata" in body["warning"], body
 
 
 def test_version_0_url(webserver, client_run):
-    answer = webserver.call("GET", "dag_state", url=f"{webserver.url}{API}/v1.0/dag_state",
-                            params={"dag_id": "sample_dag", "run_id": "client_run"})
+    answer = webserver.call(
+        "GET",
+        "dag_state",
+        url=f"{webserver.url}{API}/v1.0/dag_state",
+        params={"dag_id": "sample_dag", "run_id": "client_run"},
+    )
     assert answer.status_code == 200 and answer.json()["output"]["stdout"] == "queued\n", answer.text
     refused = webserver.call("GET", "version", url=f"{webserver.url}{API}/v1.0/version", token="wrong")
     assert refused.status_code == 403 and refused.json()["output"] == "Token Authentication Failed"
@@ -83,8 +95,11 @@ def test_answers_are_not_cached_or_sniffed(webserver):
 
 @pytest.fixture(scope="module")
 def configured_webserver(app, tmp_path_factory):
-    settings = {"AIRFLOW__REST_API_PLUGIN__OUTPUT_FORMAT": "text", "AIRFLOW__REST_API_PLUGIN__TIME_FORMAT": "iso8601",
-                "AIRFLOW__REST_API_PLUGIN__STRICT_ARGUMENTS": "True"}
+    settings = {
+        "AIRFLOW__REST_API_PLUGIN__OUTPUT_FORMAT": "text",
+        "AIRFLOW__REST_API_PLUGIN__TIME_FORMAT": "iso8601",
+        "AIRFLOW__REST_API_PLUGIN__STRICT_ARGUMENTS": "True",
+    }
     with running_webserver(tmp_path_factory.mktemp("configured"), **settings) as server:
         yield server
 

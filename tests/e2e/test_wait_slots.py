@@ -12,11 +12,11 @@ import pytest
 import requests
 
 from tests.airflow_line import airflow2_only
-from tests.e2e.conftest import running_webserver
+from tests.e2e.servers import running_webserver
 from tests.helpers import dag_source, forget_dag, poll, write_dag_file
 
 # Airflow 2's gunicorn workers each answer one request at a time; Airflow 3's uvicorn workers answer on threads
-# (tests/test_jobs.py::TestWaitSlots covers its count)
+# (tests/app/test_processes.py::TestWaitSlots covers its count)
 pytestmark = [pytest.mark.e2e, airflow2_only]
 
 SLEEP_SECONDS = 8

@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PASSWORD, TOKEN
-from tests.e2e.conftest import AIRFLOW, API
+from tests.e2e.servers import AIRFLOW, API
+from tests.helpers import PASSWORD, TOKEN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.smoke]
 
@@ -36,8 +36,14 @@ def db_is_paused(dag_id: str) -> bool:
 
 def test_plugin_comes_from_the_installed_package(webserver):
     """`airflow plugins` finds rest_api_plugin through the package's entry point, not a plugins folder."""
-    out = subprocess.run([*AIRFLOW, "plugins", "--output", "json"], env=webserver.env,
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [*AIRFLOW, "plugins", "--output", "json"],
+        env=webserver.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     listing = next(line for line in out.splitlines() if line.startswith("[{"))  # log lines may come first
     plugins = {p["name"]: p for p in json.loads(listing)}
     source = plugins["rest_api_plugin"]["source"]
@@ -57,8 +63,17 @@ def test_version_with_the_legacy_underscore_token_header(webserver):
     assert body["http_response_code"] == 200
     assert body["airflow_cmd"] == "airflow version"
     assert body["arguments"] == {"api": "version"}
-    assert set(body) >= {"airflow_cmd", "arguments", "post_arguments", "call_time", "response_time",
-                         "output", "status", "http_response_code", "data"}
+    assert set(body) >= {
+        "airflow_cmd",
+        "arguments",
+        "post_arguments",
+        "call_time",
+        "response_time",
+        "output",
+        "status",
+        "http_response_code",
+        "data",
+    }
 
 
 def test_version_with_the_hyphenated_token_header(webserver):
@@ -86,8 +101,7 @@ def test_list_dags(webserver):
 
 def test_trigger_dag_with_conf_then_its_state(webserver):
     # The original README's URL, conf URL-encoded by hand: requests must not re-encode it.
-    url = (f"{webserver.url}{API}?api=trigger_dag&dag_id=sample_dag&run_id=e2e_run"
-           "&conf=%7B%22key%22%3A%22value%22%7D")
+    url = f"{webserver.url}{API}?api=trigger_dag&dag_id=sample_dag&run_id=e2e_run&conf=%7B%22key%22%3A%22value%22%7D"
     answer = webserver.call("GET", "trigger_dag", url=url)
     body = answer.json()
     assert answer.status_code == 200 and body["status"] == "OK", body
@@ -103,8 +117,11 @@ def test_trigger_dag_with_conf_then_its_state(webserver):
     by_date = webserver.get("dag_state", dag_id="sample_dag", execution_date=body["data"]["logical_date"]).json()
     assert by_date["data"]["run_id"] == "e2e_run", by_date
 
-    assert db_run("sample_dag", "e2e_run") == {"conf": {"key": "value"}, "state": state["data"]["state"],
-                                               "run_type": "manual"}
+    assert db_run("sample_dag", "e2e_run") == {
+        "conf": {"key": "value"},
+        "state": state["data"]["state"],
+        "run_type": "manual",
+    }
 
 
 def test_pause_and_unpause(webserver):
@@ -121,8 +138,7 @@ def test_basic_auth_as_admin(webserver):
     answer = webserver.call("GET", "version", token=None, auth=("admin", PASSWORD))
     assert answer.status_code == 200, answer.text
     assert "Set-Cookie" not in answer.headers  # a script's call leaves no session behind
-    answer = webserver.call("GET", "unpause", token=None, auth=("admin", PASSWORD),
-                            params={"dag_id": "other_dag"})
+    answer = webserver.call("GET", "unpause", token=None, auth=("admin", PASSWORD), params={"dag_id": "other_dag"})
     assert answer.status_code == 200, answer.text
     assert db_is_paused("other_dag") is False
 
@@ -135,9 +151,12 @@ def test_basic_auth_with_a_wrong_password_is_refused(webserver):
 
 def test_form_post(webserver):
     """A form POST: the api name and the arguments in the body, as HTML forms and old clients send them."""
-    answer = webserver.call("POST", "trigger_dag", url=f"{webserver.url}{API}",
-                            data={"api": "trigger_dag", "dag_id": "sample_dag", "run_id": "from_form",
-                                  "conf": '{"source": "form"}'})
+    answer = webserver.call(
+        "POST",
+        "trigger_dag",
+        url=f"{webserver.url}{API}",
+        data={"api": "trigger_dag", "dag_id": "sample_dag", "run_id": "from_form", "conf": '{"source": "form"}'},
+    )
     body = answer.json()
     assert answer.status_code == 200 and body["status"] == "OK", body
     assert body["post_arguments"]["run_id"] == "from_form"
@@ -151,6 +170,7 @@ def test_post_with_basic_auth_needs_no_csrf_token(webserver):
 
 def test_viewer_may_read_but_not_write(webserver):
     assert webserver.call("GET", "list_dags", token=None, auth=("viewer", PASSWORD)).status_code == 200
-    answer = webserver.call("GET", "trigger_dag", token=None, auth=("viewer", PASSWORD),
-                            params={"dag_id": "sample_dag"})
+    answer = webserver.call(
+        "GET", "trigger_dag", token=None, auth=("viewer", PASSWORD), params={"dag_id": "sample_dag"}
+    )
     assert answer.status_code == 403, answer.text

@@ -5,13 +5,13 @@ original README calls them; effects are read back from the database and the DAGs
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
 
 from tests.airflow_line import airflow2_only, airflow3_only, trigger
-from tests.conftest import DAGS_FOLDER
-from tests.helpers import SIMPLE_DAG, dag_model, dag_source, forget_dag, hanging_source, poll
+from tests.helpers import DAGS_FOLDER, SIMPLE_DAG, dag_model, dag_source, forget_dag, hanging_source, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,9 @@ def ti_states(run_id: str) -> dict:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return {ti.task_id: ti.state for ti in session.query(TaskInstance).filter_by(dag_id="sample_dag", run_id=run_id)}
+        return {
+            ti.task_id: ti.state for ti in session.query(TaskInstance).filter_by(dag_id="sample_dag", run_id=run_id)
+        }
 
 
 def finished_job(webserver, job_id: str) -> dict:
@@ -114,7 +116,9 @@ def test_backfill_is_a_job_that_creates_its_runs(webserver):
     with create_session() as session:
         runs = session.query(DagRun).filter_by(dag_id="other_dag").order_by(DagRun.execution_date).all()
         assert [(run.execution_date.date().isoformat(), run.state) for run in runs] == [
-            ("2024-01-01", "success"), ("2024-01-02", "success")]
+            ("2024-01-01", "success"),
+            ("2024-01-02", "success"),
+        ]
     listed = ok(webserver.get("jobs"))["data"]["jobs"]
     assert job["job_id"] in [j["job_id"] for j in listed]
 
@@ -129,11 +133,14 @@ def test_backfill_is_a_job_that_queues_its_runs_for_the_scheduler(webserver):
     assert job["state"] == "running" and job["pid"] > 0
     assert body["airflow_cmd"].startswith("airflow backfill create --dag-id=other_dag")
     assert "the scheduler runs them" in body["output"]["stdout"]
-    assert finished_job(webserver, job["job_id"])["state"] == "success"
+    ended = finished_job(webserver, job["job_id"])
+    assert ended["state"] == "success", ok(webserver.get("jobs", job_id=ended["job_id"], lines="60"))["output"]
     with create_session() as session:
         runs = session.query(DagRun).filter_by(dag_id="other_dag").order_by(DagRun.logical_date).all()
         assert [(run.run_type, run.logical_date.date().isoformat(), run.state) for run in runs] == [
-            ("backfill", "2024-01-01", "queued"), ("backfill", "2024-01-02", "queued")]
+            ("backfill", "2024-01-01", "queued"),
+            ("backfill", "2024-01-02", "queued"),
+        ]
     listed = ok(webserver.get("jobs"))["data"]["jobs"]
     assert job["job_id"] in [j["job_id"] for j in listed]
 
@@ -174,8 +181,9 @@ def test_deploy_refresh_and_delete_a_dag_as_old_clients_do(webserver):
     path = DAGS_FOLDER / "e2e_deployed.py"
     source = dag_source(SIMPLE_DAG, dag_id="e2e_deployed", description="first")
     try:
-        answer = webserver.call("POST", "deploy_dag", files={"dag_file": ("e2e_deployed.py", source)},
-                                data={"force": "on", "unpause": "on"})
+        answer = webserver.call(
+            "POST", "deploy_dag", files={"dag_file": ("e2e_deployed.py", source)}, data={"force": "on", "unpause": "on"}
+        )
         body = ok(answer)
         assert body["output"] == "DAG File [e2e_deployed.py] has been uploaded"
         assert path.read_text() == source
@@ -186,8 +194,11 @@ def test_deploy_refresh_and_delete_a_dag_as_old_clients_do(webserver):
         again = webserver.call("POST", "deploy_dag", files={"dag_file": ("e2e_deployed.py", "x = 1\n")})
         assert again.status_code == 409 and path.read_text() == source  # no force: nothing replaced
 
-        path.write_text(source.replace('EmptyOperator(task_id="only")',
-                                       'EmptyOperator(task_id="only") >> EmptyOperator(task_id="added")'))
+        path.write_text(
+            source.replace(
+                'EmptyOperator(task_id="only")', 'EmptyOperator(task_id="only") >> EmptyOperator(task_id="added")'
+            )
+        )
         ok(webserver.get("refresh_dag", dag_id="e2e_deployed"))
         tasks = ok(webserver.get("list_tasks", dag_id="e2e_deployed"))["output"]["stdout"].splitlines()
         assert tasks == ["added", "only"]
@@ -203,14 +214,15 @@ def test_deploy_refresh_and_delete_a_dag_as_old_clients_do(webserver):
 def test_a_dag_file_that_hangs_is_stopped_and_the_webserver_keeps_answering(webserver):
     """The webserver runs with [core] dagbag_import_timeout = 10 (conftest): the parsing process is killed
     after 10 s plus its margin, and the worker that waited for it answers the next call."""
-    from rest_api_plugin.dag_parsing import MARGIN_SECONDS
+    from rest_api_plugin.dag_files.parsing import MARGIN_SECONDS
 
     started = time.monotonic()
     answer = webserver.call("POST", "deploy_dag", files={"dag_file": ("e2e_hangs.py", hanging_source(600))})
     body = answer.json()
     assert answer.status_code == 400 and body["status"] == "ERROR", body
     assert "[core] dagbag_import_timeout of 10 s" in body["output"] and list(body["data"]["import_errors"]) == [
-        "e2e_hangs.py"]
+        "e2e_hangs.py"
+    ]
     assert time.monotonic() - started < 10 + MARGIN_SECONDS + 20
     assert not (DAGS_FOLDER / "e2e_hangs.py").exists()
     assert ok(webserver.get("version"))["output"]
@@ -218,9 +230,11 @@ def test_a_dag_file_that_hangs_is_stopped_and_the_webserver_keeps_answering(webs
 
 def test_a_dag_file_runs_without_the_webservers_secrets(webserver, tmp_path):
     marker = tmp_path / "seen"
-    source = ("from airflow.configuration import conf\n"
-              f"open({str(marker)!r}, 'w').write(conf.get('webserver', 'secret_key'))\n"
-              + dag_source(SIMPLE_DAG, dag_id="e2e_curious", description="curious"))
+    source = (
+        "from airflow.configuration import conf\n"
+        f"open({str(marker)!r}, 'w').write(conf.get('webserver', 'secret_key'))\n"
+        + dag_source(SIMPLE_DAG, dag_id="e2e_curious", description="curious")
+    )
     try:
         ok(webserver.call("POST", "deploy_dag", files={"dag_file": ("e2e_curious.py", source)}))
         assert marker.read_text() and marker.read_text() != webserver.env["AIRFLOW__WEBSERVER__SECRET_KEY"]
@@ -248,8 +262,11 @@ def test_pool_variables_connections_as_the_original_readme(webserver):
 
     ok(webserver.get("pool", cmd="set", pool_name="myTestpool", slot_count="10", description="myTestpoolDescription"))
     ok(webserver.get("variables", cmd="set", key="myVar1", value="myValue1"))
-    added = ok(webserver.get("connections", add="on", conn_id="e2e_db",
-                             conn_uri="postgres://someone:s3cret@db.example.com:5432/sales"))
+    added = ok(
+        webserver.get(
+            "connections", add="on", conn_id="e2e_db", conn_uri="postgres://someone:s3cret@db.example.com:5432/sales"
+        )
+    )
     assert "s3cret" not in str(added["output"]) and "s3cret" not in str(added["arguments"])
     with create_session() as session:
         pool = session.query(Pool).filter_by(pool="myTestpool").one()
@@ -260,3 +277,29 @@ def test_pool_variables_connections_as_the_original_readme(webserver):
     assert ok(webserver.get("variables", get="myVar1"))["output"]["stdout"] == "myValue1\n"
     listed = ok(webserver.get("connections", list="on"))
     assert "s3cret" not in str(listed["output"]) and "e2e_db" in listed["output"]["stdout"]
+
+
+# --- reading DAGs and runs (issue 19) ---
+
+
+def test_the_dag_and_run_reading_endpoints(webserver, sample_run):
+    runs = ok(webserver.get("list_runs", dag_id="sample_dag"))
+    assert [run["run_id"] for run in runs["data"]["runs"]] == ["e2e_cmd_run"]
+    states = ok(webserver.get("states_for_dag_run", dag_id="sample_dag", execution_date=DATE))
+    assert [ti["task_id"] for ti in states["data"]["task_instances"]] == ["extract", "load"]
+    details = ok(webserver.get("dag_details", dag_id="sample_dag"))
+    assert details["data"]["attributes"]["dag_id"] == "sample_dag"
+    upcoming = ok(webserver.get("next_execution", dag_id="other_dag", num_executions="2"))
+    assert len(upcoming["data"]["next_executions"]) == 2
+    assert ok(webserver.get("list_import_errors"))["data"]["total_entries"] == 0
+
+
+@pytest.mark.skipif(
+    not shutil.which("dot"), reason="show_dag format=svg needs Graphviz's dot: apt-get install graphviz"
+)
+def test_show_dag_svg_is_drawn_by_graphviz(webserver):
+    body = ok(webserver.get("show_dag", dag_id="sample_dag", format="svg"))
+    assert body["output"]["stdout"].startswith("digraph sample_dag {")
+    svg = body["data"]["svg"]
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and ">extract</text>" in svg
+    assert {(edge["source"], edge["target"]) for edge in body["data"]["edges"]} == {("extract", "load")}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rest_api_plugin import docs, openapi, registry
+from rest_api_plugin import registry
+from rest_api_plugin.reference import docs, openapi
 
 ROOT = Path(__file__).parent.parent.parent
 DOCUMENT = openapi.document()

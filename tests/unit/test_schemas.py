@@ -8,14 +8,16 @@ import pytest
 from marshmallow import ValidationError
 
 from rest_api_plugin.schemas.connections import ConnectionsSchema
-from rest_api_plugin.schemas.dags import DagStateSchema, TriggerDagSchema
 from rest_api_plugin.schemas.fields import MAX_JSON_DEPTH, json_too_deep
 from rest_api_plugin.schemas.pools import PoolSchema
+from rest_api_plugin.schemas.runs import DagStateSchema, TriggerDagSchema
 from rest_api_plugin.schemas.variables import VariablesSchema
 
 
-@pytest.mark.parametrize("value, expected", [("", True), ("on", True), ("true", True), ("1", True),
-                                             ("off", False), ("false", False), ("0", False)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [("", True), ("on", True), ("true", True), ("1", True), ("off", False), ("false", False), ("0", False)],
+)
 def test_flags_as_browsers_and_scripts_send_them(value, expected):
     assert PoolSchema().load({"include_deferred": value})["include_deferred"] is expected
 
@@ -49,10 +51,17 @@ def test_generated_run_ids_are_accepted():
 
 
 class TestActions:
-    @pytest.mark.parametrize("given, action", [
-        ({}, "list"), ({"list": ""}, "list"), ({"get": "p"}, "get"), ({"cmd": "get", "pool_name": "p"}, "get"),
-        ({"delete": "p"}, "delete"), ({"cmd": "set", "pool_name": "p", "slot_count": "3"}, "set"),
-    ])
+    @pytest.mark.parametrize(
+        "given, action",
+        [
+            ({}, "list"),
+            ({"list": ""}, "list"),
+            ({"get": "p"}, "get"),
+            ({"cmd": "get", "pool_name": "p"}, "get"),
+            ({"delete": "p"}, "delete"),
+            ({"cmd": "set", "pool_name": "p", "slot_count": "3"}, "set"),
+        ],
+    )
     def test_pool(self, given, action):
         args = PoolSchema().load(given)
         assert args["action"] == action
@@ -63,8 +72,10 @@ class TestActions:
         args = PoolSchema().load({"cmd": "set", "pool_name": "p", "slot_count": "1", "description": "d"})
         assert args["pool_description"] == "d"
 
-    @pytest.mark.parametrize("given", [{"get": "a", "delete": "b"}, {"cmd": "set", "get": "p"},
-                                       {"cmd": "unknown"}, {"cmd": "set", "pool_name": "p"}])
+    @pytest.mark.parametrize(
+        "given",
+        [{"get": "a", "delete": "b"}, {"cmd": "set", "get": "p"}, {"cmd": "unknown"}, {"cmd": "set", "pool_name": "p"}],
+    )
     def test_pool_refused(self, given):
         with pytest.raises(ValidationError):
             PoolSchema().load(given)

@@ -243,6 +243,16 @@
     }
   }
 
+  // show_dag format=svg: the picture Graphviz drew, as an image (an <img> runs no script the SVG might hold)
+  function appendPicture(box, data) {
+    if (!data || typeof data !== "object" || typeof data.svg !== "string") return;
+    var bytes = new TextEncoder().encode(data.svg), binary = "";
+    for (var i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
+    box.appendChild(el("h5", { text: "Graph" }));
+    box.appendChild(el("img", { className: "rest-api-picture", src: "data:image/svg+xml;base64," + btoa(binary),
+                                alt: "The graph of DAG " + (data.dag_id || "") }));
+  }
+
   function renderAnswer(box, api, pairs, answer) {
     box.textContent = "";
     var envelope = answer.envelope;
@@ -270,6 +280,7 @@
       var job = envelope.data && typeof envelope.data === "object" && envelope.data.job_id ? envelope.data : null;
       if (job) box.appendChild(jobPanel(job));
       appendCurl(box, api, pairs);
+      appendPicture(box, envelope.data);
       appendOutput(box, envelope.output);
       box.appendChild(el("h5", { text: "Response envelope" }));
       box.appendChild(el("pre", { className: "rest-api-envelope", tabindex: "0",
