@@ -285,6 +285,10 @@ class TestHeartbeatAndStop:
         assert poll(lambda: not command.is_running() or command.status() == psutil.STATUS_ZOMBIE, seconds=10)
         # lost before the test ends: a job counted as running no more while later tests count (the caps)
         assert poll(lambda: job_state(call, job_["job_id"])["state"] == "lost", seconds=10)
+        # a stop marks it lost for good, before job_lost_after goes back to its default and makes it running again
+        stopped = call("stop_job", job_id=job_["job_id"]).get_json()
+        assert (stopped["status"], stopped["data"]["state"]) == ("OK", "lost"), stopped
+        assert jobs.load(job_["job_id"])["lost_at"]
 
 
 class TestOutputBound:

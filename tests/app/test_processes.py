@@ -104,6 +104,10 @@ class TestJobRecords:
         killed = time.monotonic()
         assert poll(lambda: job_state(call, job["job_id"])["state"] == "lost")
         assert 1.5 < time.monotonic() - killed < 6  # once the last heartbeat is older than job_lost_after
+        # a stop marks it lost for good, before job_lost_after goes back to its default and makes it running again
+        stopped = call("stop_job", job_id=job["job_id"]).get_json()
+        assert (stopped["status"], stopped["data"]["state"]) == ("OK", "lost"), stopped
+        assert jobs.load(job["job_id"])["lost_at"]
 
     def test_stop_job_terminates_the_group_and_says_so(self, call, python_job):
         job = python_job("import time; time.sleep(60)")
