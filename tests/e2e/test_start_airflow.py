@@ -22,7 +22,8 @@ from tests.airflow_line import AIRFLOW_3, AIRFLOW_VERSION
 from tests.e2e.servers import HEALTH, STARTUP_DEADLINE, tail
 from tests.helpers import free_port
 
-pytestmark = pytest.mark.e2e
+# start-airflow always makes its own SQLite database in its own AIRFLOW_HOME: a PostgreSQL pass would run it again
+pytestmark = [pytest.mark.e2e, pytest.mark.same_on_every_database]
 
 REPO = Path(__file__).resolve().parents[2]
 GONE_WITHIN = 6  # seconds after the signal: the script's STOP_TIMEOUT (3) plus the time to reap
