@@ -95,18 +95,23 @@ def server_command(port: int, folder: Path) -> list[str]:
     ]
 
 
-def wait_until_up(proc: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE
+def wait_until_up(
+    proc: subprocess.Popen, url: str, log: Path, what: str = "", seconds: float = STARTUP_DEADLINE
+) -> None:
+    """Until ``url`` answers its health check; fails with the log's end if ``proc`` (``what``: the Airflow
+    server by default) exits first or is not up within ``seconds``."""
+    what = what or f"airflow {SERVER}"
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"airflow {SERVER} exited with {proc.returncode}:\n{tail(log)}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{tail(log)}")
         try:
             if requests.get(f"{url}{HEALTH}", timeout=5).status_code == 200:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"airflow {SERVER} not up at {url} within {STARTUP_DEADLINE} s:\n{tail(log)}")
+    raise RuntimeError(f"{what} not up at {url} within {seconds} s:\n{tail(log)}")
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.airflow_line import AIRFLOW_3, AIRFLOW_VERSION
-from tests.e2e.servers import HEALTH, STARTUP_DEADLINE, tail
+from tests.e2e.servers import STARTUP_DEADLINE, tail, wait_until_up
 from tests.helpers import free_port
 
 # start-airflow always makes its own SQLite database in its own AIRFLOW_HOME: a PostgreSQL pass would run it again
@@ -107,22 +107,6 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def wait_until_answers(script: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE + 120  # db migrate and reserialize come first
-    while time.monotonic() < deadline:
-        if script.poll() is not None:
-            raise AssertionError(f"start-airflow exited with {script.returncode}:\n{tail(log)}")
-        try:
-            if requests.get(f"{url}{HEALTH}", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"start-airflow's server not up at {url}:\n{tail(log)}")
-
-
-# Ctrl-C: SIGINT to the terminal's foreground process group (the script and whatever stayed in its group);
-# SIGTERM: to the script alone, as kill, systemd or a container runtime send it.
 def assert_admin_signs_in(url: str, password: str) -> None:
     """The admin user start-airflow made signs in with the password it keeps: Basic credentials on Airflow
     2, a JWT from /auth/token on Airflow 3, as the script's printed examples do."""
@@ -141,6 +125,8 @@ def assert_admin_signs_in(url: str, password: str) -> None:
 # --password -x...` took it for an option and start-airflow failed. The tests keep one such password.
 DASHED_PASSWORD = "-kept-password-with-a-leading-dash"
 
+# Ctrl-C: SIGINT to the terminal's foreground process group (the script and whatever stayed in its group);
+# SIGTERM: to the script alone, as kill, systemd or a container runtime send it.
 STOPS = {"ctrl-c": (signal.SIGINT, True, 130), "sigterm": (signal.SIGTERM, False, 143)}
 
 
@@ -166,7 +152,8 @@ def test_a_signal_stops_everything_start_airflow_started(tmp_path, stop):
         )
     started: set[int] = set()
     try:
-        wait_until_answers(script, f"http://127.0.0.1:{port}", log)
+        # db migrate and reserialize come first
+        wait_until_up(script, f"http://127.0.0.1:{port}", log, "start-airflow", STARTUP_DEADLINE + 120)
         assert_admin_signs_in(f"http://127.0.0.1:{port}", DASHED_PASSWORD)
         time.sleep(3)  # the scheduler's and the server's own children (executor, workers, log server)
         started = descendants(script.pid)
