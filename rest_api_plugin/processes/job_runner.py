@@ -52,6 +52,7 @@ PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 _child_group: list[int] = []  # the command's process group, once started (for the signal handler)
 _early_signals: list[int] = []  # signals the runner got before the command started
+_passed_on: list[int] = []  # signals passed on to the running command: a stop, with stop_job's grace
 
 USAGE = "usage: python -m rest_api_plugin.processes.job_runner JOB_ID HEARTBEAT GRACE MAX_BYTES -- ARGV..."
 
@@ -203,10 +204,12 @@ def _own_group_dying_with_runner() -> None:
 
 
 def _pass_on(number, frame) -> None:
-    """The runner was signalled: the command gets the signal; the runner stays alive to record its end. Before
-    the command started, the signal is kept: the command is then not started, or signalled once it is."""
+    """The runner was signalled: the command gets the signal and, as for a stop, SIGKILL after the grace if it
+    is still there; the runner stays alive to record its end. Before the command started, the signal is kept:
+    the command is then not started, or signalled once it is."""
     if _child_group:
         _signal_group(_child_group[0], number)
+        _passed_on.append(number)
     else:
         _early_signals.append(number)
 
@@ -249,6 +252,7 @@ class Runner:
             _child_group.append(child.pid)
             if _early_signals:  # one came while the command was being started
                 _signal_group(child.pid, _early_signals[0])
+                _passed_on.append(_early_signals[0])
             readers = [
                 threading.Thread(target=self._read, args=(pipe, stream), daemon=True)
                 for pipe, stream in ((child.stdout, "stdout"), (child.stderr, "stderr"))
@@ -283,6 +287,8 @@ class Runner:
             except subprocess.TimeoutExpired:
                 pass
             now = time.monotonic()
+            if stopping_since is None and _passed_on:  # the runner was signalled: the grace runs from now
+                stopping_since = now
             if stopping_since is None and now >= next_poll:
                 next_poll = now + STOP_POLL_SECONDS
                 if self._stop_requested():

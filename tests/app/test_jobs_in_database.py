@@ -22,9 +22,17 @@ import sqlalchemy as sa
 
 from rest_api_plugin.processes import job_tables, jobs
 from rest_api_plugin.processes.job_tables import job, job_output
-from tests.helpers import poll
+from tests.helpers import is_running, poll
 
 SLEEPS = "import time; time.sleep(60)"
+# a command that outlives SIGTERM, with a child (in its process group) that does too, whose pid it writes down
+DEAF_TO_SIGTERM = (
+    "import signal, subprocess, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+    "open({pidfile!r}, 'w').write(str(child.pid))\n"
+    "time.sleep(300)\n"
+)
 
 
 def job_state(call, job_id: str) -> dict:
@@ -205,6 +213,24 @@ class TestHeartbeatAndStop:
             assert not ran.exists()
         finally:
             delete_jobs([job_id])
+
+    def test_a_signal_to_the_runner_is_a_stop_with_its_grace_for_the_whole_group(
+        self, python_job, monkeypatch, tmp_path
+    ):
+        """A SIGTERM to the runner itself (kill, a test session's cleanup) was passed on, then waited on for ever:
+        a command that outlives SIGTERM kept its job running, and once the runner was killed the command's
+        children stayed (an Airflow 3 scheduler's LocalExecutor worker did)."""
+        monkeypatch.setenv("AIRFLOW__REST_API_PLUGIN__JOB_STOP_GRACE", "2")
+        pidfile = tmp_path / "child.pid"
+        job_ = python_job(DEAF_TO_SIGTERM.format(pidfile=str(pidfile)))
+        child = int(poll(lambda: pidfile.exists() and pidfile.read_text()))
+        signalled = time.monotonic()
+        os.kill(job_["pid"], signal.SIGTERM)
+        ended = poll(lambda: (s := jobs.describe(jobs.load(job_["job_id"])))["state"] != "running" and s, seconds=15)
+        took = time.monotonic() - signalled
+        assert (ended["state"], ended["signal"]) == ("killed", "SIGKILL"), ended
+        assert 2 <= took < 8, took
+        poll(lambda: not is_running(child), seconds=5)  # the command's child is gone too
 
     def test_the_runner_acts_on_a_stop_request_in_the_table_by_itself(self, call, python_job):
         job_ = python_job("import time; print('up', flush=True); time.sleep(60)")
