@@ -464,13 +464,16 @@ def streams(call, body: dict) -> tuple[str, str]:
     return data["stdout"], data["stderr"]
 
 
-def kill_jobs_left_running(grace: float = 10) -> None:
+def kill_jobs_left_running() -> None:
     """Stop every job of this host that the database still shows running, so that a test session leaves no
     daemon behind, whatever a test or the fuzzer started: SIGTERM to each runner, which passes it on to its
-    command's process group and records the end; SIGKILL to the runners still there after ``grace`` seconds."""
+    command's process group, SIGKILLs that group after ``job_stop_grace`` and records the end; SIGKILL to the
+    runners still there after that grace and a margin. (With no margin, a runner killed as its grace ended left
+    behind the command's children that outlive SIGTERM: an Airflow 3 scheduler's LocalExecutor worker stayed.)"""
     import signal
     import socket
 
+    from rest_api_plugin import config
     from rest_api_plugin.processes import jobs
 
     try:
@@ -484,7 +487,7 @@ def kill_jobs_left_running(grace: float = 10) -> None:
             os.kill(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
-    deadline = time.monotonic() + grace
+    deadline = time.monotonic() + config.job_stop_grace() + jobs.STOP_MARGIN_SECONDS
     while time.monotonic() < deadline and any(is_running(pid) for pid in pids):
         time.sleep(0.2)
     for pid in pids:
