@@ -9,6 +9,7 @@ DAGs and created the users first. Tests read effects back from that database.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -78,6 +80,22 @@ class Webserver:
 # Airflow 2's webserver (gunicorn), or Airflow 3's API server (uvicorn): the same tests, the same URLs
 SERVER = "api-server" if AIRFLOW_3 else "webserver"
 HEALTH = "/api/v2/monitor/health" if AIRFLOW_3 else "/health"
+
+
+def raw_get(server: Webserver, header_lines: list[tuple[str, str]]) -> tuple[int, str]:
+    """GET ?api=version with the header lines on the wire exactly as given (names and repetitions): the
+    status and the body's text."""
+    url = urlsplit(server.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        conn.putrequest("GET", f"{API}?api=version")
+        for name, value in header_lines:
+            conn.putheader(name, value)
+        conn.endheaders()
+        answer = conn.getresponse()
+        return answer.status, answer.read().decode()
+    finally:
+        conn.close()
 
 
 def server_command(port: int, folder: Path) -> list[str]:

@@ -6,18 +6,16 @@ rotation read from the changed file with no restart; a bad file closing the toke
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import re
 import time
 from datetime import datetime
-from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from rest_api_plugin.tokens import INVALID, SENT_TWICE
-from tests.e2e.servers import API, running_webserver, tail
+from tests.e2e.servers import raw_get, running_webserver, tail
 from tests.helpers import TOKEN
 
 pytestmark = pytest.mark.e2e
@@ -139,21 +137,6 @@ def test_a_bad_file_closes_the_token_path_until_it_is_fixed(server, tokens_path,
     assert "entry 'ci': unknown key 'grant'" in tail(server.log, 2000)
     write_atomically(tokens_path, DOCUMENT)
     assert until(lambda: server.get("version", token=TOKEN).status_code == 200)
-
-
-def raw_get(server, header_lines: list[tuple[str, str]]):
-    """GET ?api=version with the header lines on the wire exactly as given (names and repetitions)."""
-    url = urlsplit(server.url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-    try:
-        conn.putrequest("GET", f"{API}?{urlencode({'api': 'version'})}")
-        for name, value in header_lines:
-            conn.putheader(name, value)
-        conn.endheaders()
-        answer = conn.getresponse()
-        return answer.status, answer.read().decode()
-    finally:
-        conn.close()
 
 
 U, H = "rest_api_plugin_http_token", "rest-api-plugin-http-token"

@@ -6,15 +6,13 @@ is made in gunicorn's master before the workers fork) and once with reload_on_pl
 
 from __future__ import annotations
 
-import http.client
 import json
 import subprocess
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.airflow_line import airflow2_only
-from tests.e2e.servers import AIRFLOW, API, Webserver, free_port, stop, tail, wait_until_up, webserver_env
+from tests.e2e.servers import AIRFLOW, Webserver, free_port, raw_get, stop, tail, wait_until_up, webserver_env
 from tests.helpers import TOKEN
 
 # what no metadata database changes: one pass (SQLite) runs it, the PostgreSQL passes leave it out
@@ -25,21 +23,6 @@ pytestmark = [
 ]  # gunicorn serves Airflow 2 only (Airflow 3: uvicorn)
 
 PATCHED = "REST API plugin: gunicorn keeps the token header rest_api_plugin_http_token"
-
-
-def raw_get(webserver: Webserver, header_lines: list[tuple[str, str]]):
-    """GET ?api=version with header names put on the wire exactly as given."""
-    url = urlsplit(webserver.url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-    try:
-        conn.putrequest("GET", f"{API}?api=version")
-        for name, value in header_lines:
-            conn.putheader(name, value)
-        conn.endheaders()
-        answer = conn.getresponse()
-        return answer.status, answer.read().decode()
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
